@@ -1,0 +1,209 @@
+"""Build the HW1 report: train and analyse every experiment, then render out/report.html and out/report.pdf."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+log = logging.getLogger("hw1")
+ROOT = Path(__file__).resolve().parent
+
+
+def parse_args(argv: list[str] | None, ids: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="experiments, in report order: " + ", ".join(ids))
+    prof = p.add_mutually_exclusive_group()
+    prof.add_argument("--quick", dest="profile", action="store_const", const="quick",
+                      help="a draft on small subsets and few epochs, minutes on a laptop CPU (default)")
+    prof.add_argument("--full", dest="profile", action="store_const", const="full",
+                      help="the submission at the homework's full scale (meant for one GPU)")
+    p.add_argument("--only", metavar="ID[,ID...]", help="run only these experiments; the others keep their stored results")
+    p.add_argument("--set", dest="sets", metavar="ID.KEY=VALUE", action="append", default=[],
+                   help="override a config value, e.g. --set simulate.epochs=500 (repeatable)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="training device (default: auto)")
+    p.add_argument("--data-dir", metavar="PATH", help="folder holding MNIST/raw and cifar10/ (default: search, then download)")
+    p.add_argument("--out", metavar="PATH", default="out", help="output folder (default: out/)")
+    p.add_argument("--force", metavar="ID[,ID...]", nargs="?", const="all",
+                   help="ignore stored results: all selected experiments, or only the ones named")
+    p.add_argument("--no-pdf", action="store_true", help="write the HTML report only")
+    args = p.parse_args(argv)
+    args.profile = args.profile or "quick"
+    return args
+
+
+def id_list(text: str | None, registry: dict, flag: str) -> list[str]:
+    from hw1core.errors import ConfigError
+    if text is None or text == "all":
+        return list(registry)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in registry]
+    if unknown or not names:
+        raise ConfigError(f"{flag} {text}: unknown experiment {', '.join(unknown) or '(none)'}; valid: {', '.join(registry)}")
+    return [n for n in registry if n in names]
+
+
+def check_output(out: Path) -> None:
+    """Fail before any training when the output folder cannot be written."""
+    from hw1core.errors import OutputError
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+
+
+def pick_device(name: str):
+    import torch
+    from hw1core.errors import ConfigError
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available here; use --device cpu or auto")
+    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
+
+
+def device_name(device) -> str:
+    import torch
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return (head + (" (with uncommitted changes)" if dirty else "")) if head else "unknown (not a git checkout)"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def versions() -> str:
+    import jinja2, matplotlib, numpy, pandas, sklearn, torch, torchvision, weasyprint
+    libs = {"python": platform.python_version(), "torch": torch.__version__, "torchvision": torchvision.__version__,
+            "numpy": numpy.__version__, "scikit-learn": sklearn.__version__, "pandas": pandas.__version__,
+            "matplotlib": matplotlib.__version__, "jinja2": jinja2.__version__, "weasyprint": weasyprint.__version__}
+    return ", ".join(f"{k} {v}" for k, v in libs.items())
+
+
+def seeds_text(configs: dict) -> str:
+    parts = []
+    for exp_id, cfg in configs.items():
+        fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if "seed" in f.name}
+        if fields:
+            parts.append(f"{exp_id}: " + ", ".join(
+                f"{k} {'0–' + str(v - 1) if k == 'seeds' else v}" for k, v in fields.items()))
+    return "; ".join(parts)
+
+
+def run_experiment(module, cfg, store, key: str, device, data_dir: str | None, device_label: str):
+    """Train and analyse one experiment and store its results; returns them with timing metadata."""
+    from hw1core.experiments import Context
+    ctx = Context(device, data_dir, store, module.ID, key)
+    start = time.perf_counter()
+    results = module.run(cfg, ctx)
+    results.meta = {"wall_s": time.perf_counter() - start, "device": device_label,
+                    "steps": results.values.get("steps", 0), "config": dataclasses.asdict(cfg),
+                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    store.save(module.ID, key, results)
+    return results
+
+
+def build(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm.auto import tqdm
+    from hw1core import config
+    from hw1core.experiments import REGISTRY
+    from hw1core.store import Store, code_fingerprint, config_key
+    from report.context import Section, build_context
+    from report.render import render_html, write_pdf
+    from hw1core.errors import OutputError
+
+    selected = id_list(args.only, REGISTRY, "--only")
+    forced = id_list(args.force, REGISTRY, "--force") if args.force else []
+    overrides = config.parse_overrides(args.sets, REGISTRY)
+    configs = {i: config.resolve(m, args.profile, overrides.get(i, {})) for i, m in REGISTRY.items()}
+    out = Path(args.out)
+    check_output(out)
+    device = pick_device(args.device)
+    label = device_name(device)
+    torch.set_float32_matmul_precision("high")
+    store = Store(out)
+    log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
+
+    sections, summary = [], []
+    bar = tqdm(list(REGISTRY.items()), desc="experiments", unit="exp", dynamic_ncols=True)
+    for exp_id, module in bar:
+        bar.set_postfix_str(exp_id)
+        cfg = configs[exp_id]
+        key = config_key(dataclasses.asdict(cfg), code_fingerprint(module))
+        stored = None if exp_id in forced else store.load(exp_id, key)
+        if exp_id in selected and stored is None:
+            reason = "forced" if exp_id in forced else "no stored result for this config and code"
+            log.info("running %s (%s)", exp_id, reason)
+            results = run_experiment(module, cfg, store, key, device, args.data_dir, label)
+            meta = results.meta | {"status": "run"}
+        elif stored is not None:
+            results, meta = stored, stored.meta | {"status": "stored"}
+        else:
+            results, meta = None, {"status": "not built"}
+        sections.append(Section(module, cfg, results, meta))
+        summary.append((exp_id, meta))
+    bar.close()
+
+    build_info = {"profile": args.profile, "device": label, "commit": git_commit(), "versions": versions(),
+                  "seeds": seeds_text(configs), "command": "python build.py " + " ".join(sys.argv[1:]),
+                  "generated": datetime.now().strftime("%Y-%m-%d %H:%M")}
+    start = time.perf_counter()
+    try:
+        html = render_html(build_context(sections, build_info, out / "figures"))
+        (out / "report.html").write_text(html, encoding="utf-8")
+        if not args.no_pdf:
+            write_pdf(html, out / "report.pdf")
+    except OSError as exc:
+        raise OutputError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
+    report_s = time.perf_counter() - start
+
+    print("\nexperiment        result      time", file=sys.stderr)
+    for exp_id, meta in summary:
+        wall = f"{meta['wall_s']:8.1f} s" if "wall_s" in meta else "       –"
+        print(f"  {exp_id:<16}{meta['status']:<11}{wall}", file=sys.stderr)
+    print(f"  {'report':<16}{'rendered':<11}{report_s:8.1f} s", file=sys.stderr)
+    print(f"report: {(out / 'report.html').resolve()}" + ("" if args.no_pdf else f" and {(out / 'report.pdf').resolve()}"),
+          file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hw1core.errors import UserError
+    from hw1core.experiments import REGISTRY
+    from tqdm.contrib.logging import logging_redirect_tqdm
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    for name in ("hw1", "hw1core"):
+        logging.getLogger(name).setLevel(logging.INFO)
+    for name in ("weasyprint", "fontTools"):  # their progress and font chatter is not the user's business
+        logging.getLogger(name).setLevel(logging.ERROR)
+    args = parse_args(argv, list(REGISTRY))
+    try:
+        with logging_redirect_tqdm():
+            return build(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished experiments and runs are stored; rerun the same command to finish the rest",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""MNIST and CIFAR-10 as uint8 tensors: finding the data, decoding once, batch transforms on the device."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+HINT = "point --data-dir (or HW1_DATA_DIR) at a folder holding MNIST/raw/ and cifar10/{train,test}/ (or cifar-10-batches-py/)"
+
+
+@dataclass
+class Split:
+    """Images as uint8 N×C×H×W and integer labels, both on one device."""
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def to(self, device) -> "Split":
+        return Split(self.x.to(device), self.y.to(device))
+
+    def subset(self, n: int | None, seed: int = 0) -> "Split":
+        """A fixed random subset of n examples (all when n is None or too large)."""
+        if n is None or n >= len(self.y):
+            return self
+        idx = torch.randperm(len(self.y), generator=torch.Generator().manual_seed(seed))[:n].to(self.y.device)
+        return Split(self.x[idx], self.y[idx])
+
+
+def has_mnist(root: Path) -> bool:
+    return (root / "MNIST" / "raw").is_dir()
+
+
+def has_cifar(root: Path) -> bool:
+    return (root / "cifar-10-batches-py").is_dir() or (root / "cifar10" / "train").is_dir()
+
+
+def candidate_roots(explicit: str | None) -> list[Path]:
+    """Where to look: an explicit --data-dir or HW1_DATA_DIR alone, else ./data and ../shared/datasets."""
+    chosen = explicit or os.environ.get("HW1_DATA_DIR")
+    if chosen:
+        return [Path(chosen).expanduser()]
+    return [Path("data"), PROJECT_ROOT / "data", PROJECT_ROOT.parent / "shared" / "datasets",
+            Path.cwd().parent / "shared" / "datasets"]
+
+
+def find_root(name: str, explicit: str | None = None) -> Path:
+    """The first candidate folder holding data set `name`, downloading into the first one if none does."""
+    present = has_mnist if name == "MNIST" else has_cifar
+    roots = candidate_roots(explicit)
+    for root in roots:
+        if present(root):
+            return root
+    target = roots[0]
+    log.info("%s not found in %s; trying to download it into %s", name, ", ".join(map(str, roots)), target)
+    try:
+        download(name, target)
+    except Exception as exc:  # any network or disk failure means the same thing to the user
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{name} not found in {', '.join(map(str, roots))} and download failed ({reason}); {HINT}")
+    return target
+
+
+def download(name: str, root: Path) -> None:
+    from torchvision import datasets
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(10)  # fail within seconds on a machine without network
+    try:
+        cls = datasets.MNIST if name == "MNIST" else datasets.CIFAR10
+        for train in (True, False):
+            cls(str(root), train=train, download=True)
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def check_idx(path: Path) -> None:
+    """Raise DataError unless `path` is a complete IDX file (its size must match its header)."""
+    if not path.is_file():
+        raise DataError(f"missing data file {path}; {HINT}")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(4)
+        if len(head) < 4 or head[:2] != b"\0\0" or head[2] != 8:
+            raise DataError(f"corrupt data file {path}: not an IDX uint8 file")
+        dims = np.frombuffer(f.read(4 * head[3]), dtype=">u4")
+    expected = 4 + 4 * head[3] + int(np.prod(dims, dtype=np.int64))
+    if len(dims) != head[3] or size != expected:
+        raise DataError(f"corrupt data file {path}: {size:,} bytes, its header implies {expected:,} (truncated?)")
+
+
+def load_mnist(explicit: str | None = None) -> tuple[Split, Split]:
+    from torchvision import datasets
+    root = find_root("MNIST", explicit)
+    for name in MNIST_FILES:
+        check_idx(root / "MNIST" / "raw" / name)
+    splits = []
+    for train in (True, False):
+        ds = datasets.MNIST(str(root), train=train, download=False)
+        splits.append(Split(ds.data.unsqueeze(1).contiguous(), ds.targets.long()))
+    return splits[0], splits[1]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("HW1_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "hw1-report"
+    return Path(base)
+
+
+def decode_png(path: str) -> np.ndarray:
+    from PIL import Image
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"), dtype=np.uint8)
+    except Exception as exc:
+        raise DataError(f"corrupt image file {path}: {exc}") from None
+
+
+def cifar_folder_split(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Decode an ImageFolder split, checking that all ten CIFAR-10 classes are there."""
+    from torchvision.datasets import ImageFolder
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    missing = [c for c in CIFAR_CLASSES if c not in found]
+    if missing:
+        raise DataError(f"CIFAR-10 folder {folder} lacks class folder(s) {', '.join(missing)}")
+    samples = ImageFolder(str(folder)).samples
+    from tqdm.auto import tqdm
+    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        images = list(tqdm(pool.map(decode_png, [p for p, _ in samples], chunksize=256), total=len(samples),
+                           desc=f"decoding {folder.parent.name}/{folder.name}", unit="img", leave=False))
+    return np.stack(images), np.array([label for _, label in samples], dtype=np.int64)
+
+
+def cached_cifar_folder(root: Path) -> dict[str, np.ndarray]:
+    """Decoded CIFAR-10 image folders, cached as one .npz keyed by the folder's path and file count."""
+    folder = (root / "cifar10").resolve()
+    sig = hashlib.sha256(f"{folder}:{sum(1 for _ in folder.rglob('*.png'))}".encode()).hexdigest()[:16]
+    path = cache_dir() / f"cifar10-{sig}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except Exception:
+            log.warning("cache %s unreadable; decoding again", path)
+    arrays = {}
+    for split in ("train", "test"):
+        arrays[f"{split}_x"], arrays[f"{split}_y"] = cifar_folder_split(folder / split)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not cache decoded CIFAR-10 at %s (%s); it will be decoded again next time", path, exc)
+    return arrays
+
+
+def load_cifar10(explicit: str | None = None) -> tuple[Split, Split]:
+    root = find_root("CIFAR-10", explicit)
+    if (root / "cifar-10-batches-py").is_dir():
+        from torchvision import datasets
+        try:
+            parts = [datasets.CIFAR10(str(root), train=t, download=False) for t in (True, False)]
+        except Exception as exc:
+            raise DataError(f"corrupt CIFAR-10 batches in {root / 'cifar-10-batches-py'}: {exc}") from None
+        arrays = {f"{s}_x": p.data for s, p in zip(("train", "test"), parts)}
+        arrays |= {f"{s}_y": np.array(p.targets) for s, p in zip(("train", "test"), parts)}
+    else:
+        arrays = cached_cifar_folder(root)
+    return tuple(Split(torch.from_numpy(arrays[f"{s}_x"]).permute(0, 3, 1, 2).contiguous(),
+                       torch.from_numpy(arrays[f"{s}_y"]).long()) for s in ("train", "test"))
+
+
+# Batch transforms: tensor operations on the whole batch, on the training device.
+
+def random_crop_flip(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
+    """Random crop with reflect padding and random horizontal flip, one draw per image of x (B×C×H×W float)."""
+    b, _, h, w = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    dy = torch.randint(0, 2 * pad + 1, (b, 1, 1), device=x.device)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1, 1), device=x.device)
+    rows = (torch.arange(h, device=x.device).view(1, h, 1) + dy).expand(b, h, w)
+    cols = (torch.arange(w, device=x.device).view(1, 1, w) + dx).expand(b, h, w)
+    flip = torch.rand(b, 1, 1, device=x.device) < 0.5
+    cols = torch.where(flip, 2 * dx + w - 1 - cols, cols)  # mirror the window in place
+    batch = torch.arange(b, device=x.device).view(b, 1, 1)
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+
+def image_transform(mean: tuple[float, ...] | None, std: tuple[float, ...] | None, augment: bool):
+    """uint8 batch (any leading dims)×C×H×W -> float model input; augmentation only when training."""
+    def transform(x: torch.Tensor, training: bool) -> torch.Tensor:
+        lead = x.shape[:-3]
+        x = x.reshape(-1, *x.shape[-3:]).float().div_(255)
+        if augment and training:
+            x = random_crop_flip(x)
+        if mean is not None:
+            m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
+            s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+            x = (x - m) / s
+        return x.reshape(*lead, *x.shape[1:])
+    return transform

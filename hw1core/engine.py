@@ -1,0 +1,189 @@
+"""The training engine: K copies of one architecture trained together with torch.func, one loop for all."""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call, stack_module_state, vmap
+from tqdm.auto import tqdm
+
+from .models import build
+
+
+@dataclass
+class TrainConfig:
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.0
+    step_size: int = 0  # StepLR period in epochs; 0 keeps the learning rate constant
+    gamma: float = 0.1
+    loss: str = "ce"  # "ce" (classification, logits) or "mse" (regression)
+    eval_batch: int = 2000
+
+
+def identity(x: torch.Tensor, training: bool) -> torch.Tensor:
+    return x
+
+
+@dataclass
+class Task:
+    """Training (and optional test) data on the device; `transform` maps a raw batch to model input."""
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor | None = None
+    test_y: torch.Tensor | None = None
+    transform: Callable[[torch.Tensor, bool], torch.Tensor] = identity
+    per_member: bool = False  # train_x/train_y carry a leading member dimension (one data set per copy)
+
+    @property
+    def n_train(self) -> int:
+        return self.train_y.shape[1] if self.per_member else self.train_y.shape[0]
+
+
+class Ensemble:
+    """K copies of one architecture with stacked parameters (leading dim K), one per seed."""
+
+    def __init__(self, arch: str, seeds: list[int], device: torch.device | str = "cpu"):
+        models = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            models.append(build(arch).to(device))
+        self.arch, self.seeds, self.k = arch, list(seeds), len(seeds)
+        self.params, self.buffers = stack_module_state(models)
+        self.base = copy.deepcopy(models[0]).to("meta")
+
+    def _call(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.base, (params, buffers), (x,))
+
+    def __call__(self, x: torch.Tensor, shared: bool = False, params: dict | None = None) -> torch.Tensor:
+        """Outputs K×B×...; x is K×B×... per member, or B×... fed to every member when `shared`."""
+        params = self.params if params is None else params
+        if self.k == 1:  # plain call: vmap would turn convolutions into slower grouped ones
+            one = lambda d: {n: v[0] for n, v in d.items()}
+            return self._call(one(params), one(self.buffers), x if shared else x[0]).unsqueeze(0)
+        return vmap(self._call, in_dims=(0, 0, None if shared else 0), randomness="different")(params, self.buffers, x)
+
+    def train(self, mode: bool = True) -> None:
+        self.base.train(mode)
+
+    def member_state(self, k: int) -> dict[str, np.ndarray]:
+        return {n: v[k].detach().cpu().numpy() for n, v in self.params.items()}
+
+    def flat_params(self) -> torch.Tensor:
+        """K×P: every member's parameters as one vector."""
+        return torch.cat([v.detach().flatten(1) for v in self.params.values()], dim=1)
+
+
+def member_losses(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Mean loss of each member over its batch (out: K×B×..., y: K×B×...)."""
+    if loss == "ce":
+        return F.cross_entropy(out.flatten(0, 1), y.flatten(0, 1), reduction="none").view(y.shape[:2]).mean(1)
+    return (out - y).pow(2).flatten(1).mean(1)
+
+
+def member_correct(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
+    if loss != "ce":
+        return torch.zeros(out.shape[0], device=out.device)
+    return (out.argmax(-1) == y).float().sum(1)
+
+
+@torch.no_grad()
+def evaluate(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, transform: Callable = identity, loss: str = "ce",
+             batch: int = 2000, params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean loss and accuracy of every member on one shared data set, in evaluation mode."""
+    ens.train(False)
+    total = torch.zeros(ens.k, device=x.device)
+    correct = torch.zeros(ens.k, device=x.device)
+    for i in range(0, len(y), batch):
+        out = ens(transform(x[i:i + batch], False), shared=True, params=params)
+        yb = y[i:i + batch].expand(ens.k, *y[i:i + batch].shape)
+        total += member_losses(out, yb, loss) * len(yb[0])
+        correct += member_correct(out, yb, loss)
+    n = len(y)
+    return (total / n).cpu().numpy(), (correct / n).cpu().numpy()
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of K members (K×E arrays; NaN after a member diverged or where undefined)."""
+    train_loss: np.ndarray
+    train_acc: np.ndarray
+    test_loss: np.ndarray
+    test_acc: np.ndarray
+    lr: np.ndarray
+    diverged_epoch: np.ndarray  # K; 0 = never diverged, else the 1-based epoch whose loss was not finite
+    steps: int = 0
+    extra: dict = field(default_factory=dict)
+
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        names = ["train_loss", "train_acc", "test_loss", "test_acc", "lr", "diverged_epoch"]
+        return {prefix + n: getattr(self, n) for n in names} | {prefix + k: v for k, v in self.extra.items()}
+
+
+def take(t: torch.Tensor, idx: torch.Tensor, per_member: bool) -> torch.Tensor:
+    """Rows idx (K×B) of t, from each member's own data when per_member."""
+    if per_member:
+        return t[torch.arange(idx.shape[0], device=idx.device).unsqueeze(1), idx]
+    return t[idx]
+
+
+def train(ens: Ensemble, task: Task, cfg: TrainConfig, desc: str = "train", seed: int = 0,
+          step_hook: Callable | None = None, epoch_hook: Callable | None = None) -> History:
+    """Train every member for cfg.epochs, each on its own shuffles; a member whose loss is not finite stops."""
+    device = task.train_y.device
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(ens.params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, cfg.gamma) if cfg.step_size else None
+    k, n, e = ens.k, task.n_train, cfg.epochs
+    hist = History(*(np.full((k, e), np.nan) for _ in range(4)), lr=np.zeros(e), diverged_epoch=np.zeros(k, int))
+    alive = torch.ones(k, dtype=torch.bool, device=device)
+    bar = tqdm(range(e), desc=desc, unit="ep", leave=False, dynamic_ncols=True)
+    for epoch in bar:
+        ens.train(True)
+        hist.lr[epoch] = opt.param_groups[0]["lr"]
+        order = torch.rand(k, n, device=device).argsort(1)  # an independent shuffle per member
+        loss_sum = torch.zeros(k, device=device)
+        correct = torch.zeros(k, device=device)
+        for i in range(0, n, cfg.batch_size):
+            idx = order[:, i:i + cfg.batch_size]
+            xb = task.transform(take(task.train_x, idx, task.per_member), True)
+            yb = take(task.train_y, idx, task.per_member)
+            out = ens(xb)
+            losses = member_losses(out, yb, cfg.loss)
+            opt.zero_grad(set_to_none=True)
+            # Summed (not averaged) over members so that Adam treats each member as a separate run.
+            torch.where(alive, losses, 0.0).sum().backward()
+            if step_hook is not None:
+                step_hook(hist.steps, ens, losses.detach())
+            opt.step()
+            hist.steps += 1
+            loss_sum += losses.detach() * idx.shape[1]
+            correct += member_correct(out.detach(), yb, cfg.loss)
+        if sched is not None:
+            sched.step()
+        train_loss = (loss_sum / n).cpu().numpy()
+        newly = alive.cpu().numpy() & ~np.isfinite(train_loss)
+        hist.diverged_epoch[newly] = epoch + 1
+        alive &= torch.from_numpy(np.isfinite(train_loss)).to(device)
+        live = alive.cpu().numpy()
+        hist.train_loss[live, epoch] = train_loss[live]
+        if cfg.loss == "ce":
+            hist.train_acc[live, epoch] = (correct / n).cpu().numpy()[live]
+        if task.test_x is not None:
+            test_loss, test_acc = evaluate(ens, task.test_x, task.test_y, task.transform, cfg.loss, cfg.eval_batch)
+            hist.test_loss[live, epoch] = test_loss[live]
+            if cfg.loss == "ce":
+                hist.test_acc[live, epoch] = test_acc[live]
+        if epoch_hook is not None:
+            epoch_hook(epoch, ens)
+        bar.set_postfix(loss=f"{np.nanmean(hist.train_loss[:, epoch]) if live.any() else math.nan:.4g}", refresh=False)
+        if not live.any():
+            break
+    bar.close()
+    return hist

@@ -1,0 +1,103 @@
+"""Every architecture of the report, by name, with exact per-layer parameter summaries."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+
+def mlp(widths: list[int], act: Callable[[], nn.Module] = nn.LeakyReLU) -> nn.Sequential:
+    """Dense layers between consecutive widths, an activation after every layer but the last."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(widths) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+def conv_stack(widths: list[int], in_ch: int = 3, padding: int = 1) -> list[nn.Module]:
+    """3x3 convolutions, each followed by ReLU and 2x2 max-pooling."""
+    layers: list[nn.Module] = []
+    for c_in, c_out in zip([in_ch] + widths[:-1], widths):
+        layers += [nn.Conv2d(c_in, c_out, 3, padding=padding), nn.ReLU(), nn.MaxPool2d(2)]
+    return layers
+
+
+def cifar_cnn(widths: list[int]) -> nn.Sequential:
+    """Report R's CNN family: conv widths with padding 1 down to 1x1, then one linear layer."""
+    return nn.Sequential(*conv_stack(widths), nn.Flatten(), nn.Linear(widths[-1], 10))
+
+
+def mnist_convs(k: int, c1: int, c2: int) -> list[nn.Module]:
+    return [nn.Conv2d(1, c1, k), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(c1, c2, k), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten()]
+
+
+# Report R's param-count family (SPEC.md `param-count`): model number -> conv widths.
+PARAM_COUNT_WIDTHS = {
+    21: [8, 10, 20, 25, 16], 22: [16, 10, 20, 25, 16], 23: [16, 10, 32, 20, 16], 24: [16, 25, 20, 25, 16],
+    25: [16, 64, 20, 24, 16], 26: [16, 128, 20, 30, 16], 27: [16, 128, 20, 64, 16], 28: [16, 128, 20, 100, 16],
+    29: [16, 128, 20, 128, 16], 30: [16, 128, 32, 128, 32], 31: [16, 256, 128, 64, 32],
+}
+
+
+@dataclass(frozen=True)
+class Arch:
+    build: Callable[[], nn.Module]
+    input_shape: tuple[int, ...]  # one example, no batch dimension
+    description: str
+
+
+ARCHS: dict[str, Arch] = {
+    "MLP-deep": Arch(lambda: mlp([1, 1, 5, 10, 10, 10, 10, 10, 5, 1]), (1,), "1-1-5-10-10-10-10-10-5-1, LeakyReLU"),
+    "MLP-middle": Arch(lambda: mlp([1, 1, 10, 18, 15, 4, 1]), (1,), "1-1-10-18-15-4-1, LeakyReLU"),
+    "MLP-shallow": Arch(lambda: mlp([1, 1, 190, 1]), (1,), "1-1-190-1, LeakyReLU"),
+    "CNN-shallow": Arch(lambda: nn.Sequential(*conv_stack([16], padding=0), nn.Flatten(), nn.Linear(16 * 15 * 15, 10)),
+                        (3, 32, 32), "conv 3→16 (no padding), pool → linear 3600→10"),
+    "CNN-deep": Arch(lambda: cifar_cnn([16, 32, 64, 32, 16]), (3, 32, 32), "conv 3→16→32→64→32→16, pools → linear 16→10"),
+    "CNN-wide": Arch(lambda: nn.Sequential(*conv_stack([32, 64]), nn.Flatten(), nn.Linear(4096, 100), nn.ReLU(),
+                                           nn.Linear(100, 10)), (3, 32, 32), "conv 3→32→64, pools → 4096→100→10"),
+    "MNIST-CNN-1": Arch(lambda: nn.Sequential(*mnist_convs(4, 10, 20), nn.Linear(320, 50), nn.ReLU(), nn.Dropout(0.25),
+                                              nn.Linear(50, 100), nn.ReLU(), nn.Linear(100, 10)),
+                        (1, 28, 28), "conv k4 1→10→20 → 320→50 (dropout 0.25)→100→10"),
+    "MNIST-CNN-2": Arch(lambda: nn.Sequential(*mnist_convs(4, 10, 20), mlp([320, 50, 50, 40, 30, 10], nn.ReLU)),
+                        (1, 28, 28), "conv k4 1→10→20 → 320→50→50→40→30→10"),
+    "MNIST-CNN-3": Arch(lambda: nn.Sequential(*mnist_convs(5, 10, 15), mlp([240, 84, 10], nn.ReLU)),
+                        (1, 28, 28), "conv k5 1→10→15 → 240→84→10"),
+    "MLP-random-labels": Arch(lambda: nn.Sequential(nn.Flatten(), mlp([1024, 128, 128, 10], nn.ReLU)),
+                              (1, 32, 32), "32×32 input, 1024→128→128→10, ReLU"),
+}
+for _n, _w in PARAM_COUNT_WIDTHS.items():
+    ARCHS[f"CNN-{_n}"] = Arch(lambda w=_w: cifar_cnn(w), (3, 32, 32),
+                              f"conv 3→{'→'.join(map(str, _w))}, pools → linear {_w[-1]}→10")
+
+
+def build(name: str) -> nn.Module:
+    return ARCHS[name].build()
+
+
+def param_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def layer_summary(name: str) -> list[dict]:
+    """One row per layer with parameters: its type, output shape (from a dummy forward) and count."""
+    model = build(name).eval()
+    shapes: dict[nn.Module, tuple] = {}
+    hooks = [m.register_forward_hook(lambda m, i, o: shapes.__setitem__(m, tuple(o.shape[1:])))
+             for m in model.modules() if not list(m.children())]
+    with torch.no_grad():
+        model(torch.zeros(1, *ARCHS[name].input_shape))
+    for h in hooks:
+        h.remove()
+    rows = []
+    for path, module in model.named_modules():
+        n = sum(p.numel() for p in module.parameters(recurse=False))
+        if n:
+            rows.append({"layer": path, "type": type(module).__name__,
+                         "weight": "×".join(map(str, module.weight.shape)),
+                         "output": "×".join(map(str, shapes[module])), "params": n})
+    return rows

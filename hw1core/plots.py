@@ -1,0 +1,31 @@
+"""Figure helpers shared by the experiments: pyplot-free figures, seed bands, consistent colours."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+          "#bcbd22", "#17becf", "#393b79"]
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 3.6, **kw) -> tuple[Figure, np.ndarray]:
+    """A Figure with an ncols×nrows grid of axes (always returned as a flat array)."""
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
+    for ax in axes.flat:
+        ax.grid(True, alpha=0.3, linewidth=0.6)
+    return fig, axes.ravel()
+
+
+def band(ax, x: np.ndarray, runs: np.ndarray, label: str, color: str, linestyle: str = "-") -> None:
+    """Mean over runs (rows) as a line, min–max as a shaded band; NaN (diverged) entries are left out."""
+    runs = np.atleast_2d(runs)
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(runs, axis=0)
+    ax.plot(x, mean, color=color, linestyle=linestyle, linewidth=1.4, label=label)
+    if runs.shape[0] > 1:
+        ax.fill_between(x, np.nanmin(runs, axis=0), np.nanmax(runs, axis=0), color=color, alpha=0.2, linewidth=0)
+
+
+def epochs_axis(n: int) -> np.ndarray:
+    return np.arange(1, n + 1)

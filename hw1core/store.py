@@ -1,0 +1,136 @@
+"""The result store: out/runs/<experiment>/<key>/ with results.json (the completion marker) and arrays.npz."""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .errors import OutputError
+
+CORE_MODULES = ("data", "engine", "models", "analysis")  # shared code whose edits change every result
+
+
+@dataclass
+class Results:
+    """What an experiment returns: JSON-able values, numpy arrays and pandas tables; meta is filled by the build."""
+    values: dict = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)
+
+
+def code_fingerprint(module) -> str:
+    """Hash of the experiment module's source and of the shared core it runs on."""
+    import importlib
+    h = hashlib.sha256(inspect.getsource(module).encode())
+    for name in CORE_MODULES:
+        try:
+            h.update(inspect.getsource(importlib.import_module(f"hw1core.{name}")).encode())
+        except ModuleNotFoundError:
+            pass
+    return h.hexdigest()[:16]
+
+
+def config_key(config: dict, fingerprint: str) -> str:
+    canonical = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(f"{canonical}|{fingerprint}".encode()).hexdigest()[:16]
+
+
+def to_jsonable(obj):
+    """numpy scalars and arrays inside values become plain Python."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temp file in the same folder, then rename into place."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    atomic_write(path, write)
+
+
+def save_json(path: Path, data: dict) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(to_jsonable(data), indent=1, allow_nan=True)))
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+class Store:
+    def __init__(self, root: Path):
+        self.root = Path(root) / "runs"
+
+    def folder(self, exp_id: str, key: str) -> Path:
+        return self.root / exp_id / key
+
+    def load(self, exp_id: str, key: str) -> Results | None:
+        """Stored results, or None when absent or incomplete (no results.json marker)."""
+        folder = self.folder(exp_id, key)
+        try:
+            data = json.loads((folder / "results.json").read_text())
+            arrays = load_npz(folder / "arrays.npz")
+        except (OSError, ValueError):
+            return None
+        tables = {name: pd.DataFrame.from_records(rows) for name, rows in data["tables"].items()}
+        return Results(data["values"], arrays, tables, data["meta"])
+
+    def save(self, exp_id: str, key: str, results: Results) -> None:
+        """Write arrays, then results.json last as the completion marker; drop the per-run parts."""
+        folder = self.folder(exp_id, key)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            save_npz(folder / "arrays.npz", results.arrays)
+            tables = {n: t.to_dict(orient="records") for n, t in results.tables.items()}
+            save_json(folder / "results.json", {"values": results.values, "tables": tables, "meta": results.meta})
+        except OSError as exc:
+            raise OutputError(f"cannot store results of {exp_id} in {folder}: {exc.strerror or exc}") from None
+        shutil.rmtree(self.parts_folder(exp_id, key), ignore_errors=True)
+
+    def parts_folder(self, exp_id: str, key: str) -> Path:
+        return self.root / exp_id / f"{key}.parts"
+
+    def part(self, exp_id: str, key: str, name: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """One finished run of a long experiment, computed once and kept until the whole experiment is stored."""
+        path = self.parts_folder(exp_id, key) / f"{name}.npz"
+        if path.is_file():
+            try:
+                return load_npz(path)
+            except (OSError, ValueError):
+                pass
+        arrays = compute()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_npz(path, arrays)
+        except OSError as exc:
+            raise OutputError(f"cannot store a run of {exp_id} in {path.parent}: {exc.strerror or exc}") from None
+        return arrays

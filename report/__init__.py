@@ -1,0 +1,1 @@
+"""Turns stored results into the report: context, jinja2 environment, HTML and PDF."""

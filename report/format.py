@@ -1,0 +1,41 @@
+"""The one place where numbers become text, for findings, tables and the appendix alike."""
+from __future__ import annotations
+
+import math
+import numbers
+import string
+
+from hw1core.outputs import Finding
+
+
+def fmt_number(value, kind: str | None = None) -> str:
+    """count: 12,345 · sig: 3 significant digits · pct: 93.1% · ratio: 4.2× · int: 7; no kind: by type."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, str) or not isinstance(value, numbers.Number) or isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "n/a" if math.isnan(value) else ("∞" if value > 0 else "−∞")
+    if kind is None:
+        kind = "count" if isinstance(value, numbers.Integral) or float(value).is_integer() and abs(value) >= 1000 else "sig"
+    if kind == "count":
+        return f"{round(value):,}"
+    if kind == "int":
+        return f"{int(round(value))}"
+    if kind == "pct":
+        return f"{value:.1%}"
+    if kind == "ratio":
+        return f"{value:,.0f}×" if abs(value) >= 100 else f"{value:.2g}×" if abs(value) < 10 else f"{value:.1f}×"
+    if kind == "sig":
+        text = f"{value:.3g}"
+        return text.replace("e-0", "e-").replace("e+0", "e") if "e" in text else text
+    return format(value, kind)
+
+
+class _FindingFormatter(string.Formatter):
+    def format_field(self, value, format_spec: str) -> str:
+        return fmt_number(value, format_spec or None)
+
+
+def render_finding(finding: Finding) -> str:
+    return _FindingFormatter().format(finding.template, **finding.values)
