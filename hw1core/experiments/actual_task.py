@@ -132,7 +132,7 @@ def figures(res: Results) -> list[FigureSpec]:
                 for split, style in (("train", "-"), ("test", "--")):
                     y = res.arrays[f"{split}_{metric}/{name}/{arch}"]
                     ax.plot(plots.epochs_axis(len(y)), y, linestyle=style, color=color, linewidth=1.3,
-                            label=f"{arch} {split}")
+                            marker="o" if len(y) <= 20 else None, markersize=3, label=f"{arch} {split}")
             if d["step_size"] and d["step_size"] < d["epochs"]:
                 for e in range(d["step_size"], d["epochs"], d["step_size"]):
                     ax.axvline(e + 0.5, color="grey", linewidth=0.6, linestyle=":")
@@ -172,6 +172,14 @@ def findings(res: Results) -> list[Finding]:
              "bparams": biggest["params"], "bacc": biggest["test_acc"]}))
         gaps = (rows["train_acc"] - rows["test_acc"])
         g = rows.loc[gaps.idxmax()]
+        if gaps.max() <= 0:
+            out.append(Finding("On {name}, every model's final test accuracy is at or above its training accuracy "
+                               "(by {gap:sig} points or more): the training figure is averaged over an epoch of "
+                               "{aug} batches, and no model has begun to overfit.",
+                               {"name": name, "gap": -100 * gaps.max(),
+                                "aug": "augmented" if name == "CIFAR-10" else "mini-"}))
+            out.append(plateau_finding(name, rows, d))
+            continue
         out.append(Finding("The largest train–test accuracy gap on {name} is {model}'s: {gap:sig} points "
                            "({train:pct} train vs {test:pct} test).",
                            {"name": name, "model": g["model"], "gap": 100 * gaps.max(), "train": g["train_acc"],

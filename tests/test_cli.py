@@ -1,0 +1,86 @@
+"""The command line as a user meets it: errors are one line with a non-zero exit, builds reuse stored results."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--set", "simulate.epochs=30", "--set", "simulate.seeds=2", "--set", "simulate.n_grid=50",
+        "--set", "actual-task.cifar_epochs=1", "--set", "actual-task.cifar_train=256",
+        "--set", "actual-task.cifar_test=128", "--set", "actual-task.mnist_epochs=1",
+        "--set", "actual-task.mnist_train=500", "--set", "actual-task.mnist_test=200",
+        "--set", "actual-task.cifar_models=CNN-shallow,CNN-deep"]
+
+
+def build(*args, cwd=ROOT, timeout=600):
+    env = os.environ | {"TQDM_DISABLE": "1"}
+    return subprocess.run([sys.executable, str(ROOT / "build.py"), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def assert_one_line_error(proc, *words):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    for w in words:
+        assert w in errors[0]
+
+
+def test_unknown_only_lists_valid_ids(tmp_path):
+    assert_one_line_error(build("--only", "nosuch", "--out", str(tmp_path)), "nosuch", "simulate", "actual-task")
+
+
+def test_unknown_set_key_lists_valid_keys(tmp_path):
+    assert_one_line_error(build("--set", "simulate.nosuch=1", "--out", str(tmp_path)), "nosuch", "epochs")
+
+
+def test_unwritable_out_fails_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    proc = build("--out", str(blocker / "out"))
+    assert_one_line_error(proc, "--out")
+    assert "running" not in proc.stderr
+
+
+def test_missing_data_names_data_dir(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = build("--only", "actual-task", "--data-dir", str(empty), "--out", str(tmp_path / "out"), *TINY, timeout=120)
+    assert_one_line_error(proc, "--data-dir")
+
+
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build") / "out"
+    first = build("--out", str(out), *TINY)
+    assert first.returncode == 0, first.stderr
+    return out, first
+
+
+def test_tiny_build_writes_html_pdf_and_figures(tiny_build):
+    out, first = tiny_build
+    html = (out / "report.html").read_text()
+    for anchor in ('id="simulate"', 'id="actual-task"', 'id="appendix"'):
+        assert anchor in html
+    assert "data:image/png;base64," in html and "src=\"figures/" not in html  # self-contained
+    assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
+    assert len(list((out / "figures").glob("*.png"))) == 7
+    assert "DRAFT" in html
+
+
+def test_second_build_reuses_stored_results(tiny_build):
+    out, _ = tiny_build
+    again = build("--out", str(out), "--no-pdf", *TINY)
+    assert again.returncode == 0, again.stderr
+    assert "running" not in again.stderr
+    assert again.stderr.count("stored") >= 2
+
+
+def test_changed_config_reruns_only_that_experiment(tiny_build):
+    out, _ = tiny_build
+    proc = build("--out", str(out), "--no-pdf", *TINY, "--set", "simulate.epochs=31")
+    assert proc.returncode == 0, proc.stderr
+    assert "running simulate" in proc.stderr and "running actual-task" not in proc.stderr

@@ -1,0 +1,75 @@
+import shutil
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from hw1core import data
+from hw1core.errors import DataError
+
+
+def test_mnist_is_complete_uint8(mnist):
+    train, test = mnist
+    assert train.x.shape == (60_000, 1, 28, 28) and train.x.dtype == torch.uint8
+    assert test.x.shape == (10_000, 1, 28, 28)
+    assert set(train.y.unique().tolist()) == set(range(10))
+
+
+def test_cifar_is_complete_and_balanced(cifar):
+    train, test = cifar
+    assert train.x.shape == (50_000, 3, 32, 32) and train.x.dtype == torch.uint8
+    assert torch.bincount(test.y).tolist() == [1000] * 10
+
+
+def test_crop_flip_returns_shifted_or_mirrored_windows(cifar):
+    x = cifar[1].x[:64].float()
+    out = data.random_crop_flip(x, pad=4)
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4), mode="reflect")
+    for i in range(len(x)):
+        windows = [padded[i, :, dy:dy + 32, dx:dx + 32] for dy in range(9) for dx in range(9)]
+        assert any(torch.equal(out[i], w) or torch.equal(out[i], w.flip(-1)) for w in windows)
+    assert not torch.equal(out, x)  # 64 images all drawn unshifted and unflipped is (1/162)^64
+
+
+def test_normalised_cifar_has_about_zero_mean_unit_sd(cifar):
+    x = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=False)(cifar[0].subset(5000).x, False)
+    assert x.mean(dim=(0, 2, 3)).abs().max() < 0.05
+    assert (x.std(dim=(0, 2, 3)) - 1).abs().max() < 0.05
+
+
+def test_missing_data_fails_fast_naming_data_dir(tmp_path):
+    start = time.time()
+    with pytest.raises(DataError) as err:
+        data.find_root("MNIST", str(tmp_path))
+    assert "--data-dir" in str(err.value)
+    assert time.time() - start < 30
+
+
+def test_truncated_idx_file_is_named(tmp_path):
+    raw = data.candidate_roots(None)
+    root = next(r for r in raw if data.has_mnist(r))
+    dest = tmp_path / "MNIST" / "raw"
+    dest.mkdir(parents=True)
+    for name in data.MNIST_FILES:
+        shutil.copy(root / "MNIST" / "raw" / name, dest / name)
+    bad = dest / "t10k-labels-idx1-ubyte"
+    bad.write_bytes(bad.read_bytes()[:5000])
+    with pytest.raises(DataError) as err:
+        data.load_mnist(str(tmp_path))
+    assert str(bad) in str(err.value) and "truncated" in str(err.value)
+
+
+def test_cifar_folder_missing_a_class_is_named(tmp_path):
+    for split in ("train", "test"):
+        for c in data.CIFAR_CLASSES[:-1]:
+            (tmp_path / "cifar10" / split / c).mkdir(parents=True)
+    with pytest.raises(DataError) as err:
+        data.load_cifar10(str(tmp_path))
+    assert "truck" in str(err.value)
+
+
+def test_subset_is_fixed_and_sized(mnist):
+    a, b = mnist[1].subset(100, seed=3), mnist[1].subset(100, seed=3)
+    assert len(a.y) == 100 and torch.equal(a.y, b.y)
+    assert mnist[1].subset(None) is mnist[1]

@@ -1,0 +1,57 @@
+import math
+
+import numpy as np
+import torch
+
+from hw1core import data, engine
+
+
+def fit_data(n=64):
+    x = torch.linspace(-1, 1, n).unsqueeze(1)
+    return x, torch.sinc(5 * x)
+
+
+def test_stacked_members_match_separate_runs():
+    """Full-batch MSE (order-free): K stacked members must follow K separate Adam runs."""
+    x, y = fit_data()
+    cfg = engine.TrainConfig(epochs=30, batch_size=64, lr=1e-2, weight_decay=1e-4, loss="mse")
+    stacked = engine.Ensemble("MLP-middle", [0, 1, 2])
+    engine.train(stacked, engine.Task(x, y), cfg)
+    for k, seed in enumerate([0, 1, 2]):
+        single = engine.Ensemble("MLP-middle", [seed])
+        engine.train(single, engine.Task(x, y), cfg)
+        assert torch.allclose(stacked.flat_params()[k], single.flat_params()[0], atol=1e-5)
+
+
+def test_training_reduces_loss_and_counts_steps():
+    x, y = fit_data(300)
+    ens = engine.Ensemble("MLP-shallow", [0, 1])
+    hist = engine.train(ens, engine.Task(x, y), engine.TrainConfig(epochs=40, batch_size=64, lr=1e-2, loss="mse"))
+    assert hist.steps == 40 * 5
+    assert (hist.train_loss[:, -1] < 0.6 * hist.train_loss[:, 0]).all()
+
+
+def test_a_diverging_member_stops_alone():
+    x, y = fit_data()
+    targets = torch.stack([y, torch.full_like(y, math.inf)])
+    task = engine.Task(x.expand(2, *x.shape), targets, per_member=True)
+    hist = engine.train(engine.Ensemble("MLP-middle", [0, 1]), task,
+                        engine.TrainConfig(epochs=5, batch_size=32, lr=1e-3, loss="mse"))
+    assert hist.diverged_epoch.tolist() == [0, 1]
+    assert np.isfinite(hist.train_loss[0]).all() and np.isnan(hist.train_loss[1]).all()
+
+
+def test_all_diverged_stops_early():
+    x, y = fit_data()
+    task = engine.Task(x, torch.full_like(y, math.nan))
+    hist = engine.train(engine.Ensemble("MLP-middle", [0]), task, engine.TrainConfig(epochs=50, batch_size=64, lr=1e-3, loss="mse"))
+    assert hist.diverged_epoch.tolist() == [1] and hist.steps == 1
+
+
+def test_cnn_learns_mnist_subset(mnist):
+    train, test = mnist[0].subset(3000), mnist[1].subset(1000)
+    task = engine.Task(train.x, train.y, test.x, test.y, data.image_transform(None, None, augment=False))
+    hist = engine.train(engine.Ensemble("MNIST-CNN-3", [0]), task, engine.TrainConfig(epochs=2, batch_size=100, lr=1e-3))
+    assert hist.test_acc[0, -1] > 0.6  # chance is 0.1
+    loss, acc = engine.evaluate(engine.Ensemble("MNIST-CNN-3", [0]), test.x, test.y, task.transform)
+    assert abs(loss[0] - math.log(10)) < 0.3 and acc[0] < 0.3  # untrained: near-uniform predictions

@@ -1,0 +1,44 @@
+from pathlib import Path
+
+import pytest
+import torch
+
+from hw1core import models
+
+# The parameter counts printed in SPEC.md's tables: the reference the model code must reproduce.
+SPEC_COUNTS = {
+    "MLP-deep": 573, "MLP-middle": 574, "MLP-shallow": 573,
+    "CNN-shallow": 36_458, "CNN-deep": 46_842, "CNN-wide": 430_102,
+    "MNIST-CNN-1": 25_550, "MNIST-CNN-2": 25_570, "MNIST-CNN-3": 25_119,
+    "MLP-random-labels": 149_002,
+    "CNN-21": 11_085, "CNN-22": 12_029, "CNN-23": 13_656, "CNN-24": 16_904, "CNN-25": 29_254, "CNN-26": 52_004,
+    "CNN-27": 63_054, "CNN-28": 74_754, "CNN-29": 83_854, "CNN-30": 130_122, "CNN-31": 425_194,
+}
+
+
+@pytest.mark.parametrize("name,count", SPEC_COUNTS.items())
+def test_parameter_count_matches_spec(name, count):
+    assert models.param_count(models.build(name)) == count
+    assert sum(r["params"] for r in models.layer_summary(name)) == count
+
+
+def test_reference_counts_are_the_ones_in_spec():
+    spec = Path(__file__).resolve().parents[2] / "shared" / "SPEC.md"
+    if not spec.is_file():
+        pytest.skip("../shared/SPEC.md not beside this checkout")
+    text = spec.read_text()
+    for count in SPEC_COUNTS.values():
+        assert f"{count:,}" in text or f"| {count} |" in text or str(count) in text
+
+
+@pytest.mark.parametrize("name", list(models.ARCHS))
+def test_every_architecture_maps_its_input_to_ten_or_one_outputs(name):
+    arch = models.ARCHS[name]
+    out = models.build(name)(torch.zeros(2, *arch.input_shape))
+    assert out.shape == (2, 1 if name.startswith("MLP-") and name != "MLP-random-labels" else 10)
+
+
+def test_layer_summary_reports_output_shapes():
+    rows = models.layer_summary("CNN-shallow")
+    assert [r["output"] for r in rows] == ["16×30×30", "10"]
+    assert rows[0]["weight"] == "16×3×3×3"

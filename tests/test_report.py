@@ -1,0 +1,59 @@
+import numpy as np
+import pandas as pd
+
+from hw1core.experiments import simulate
+from hw1core.outputs import Finding
+from hw1core.store import Results
+from report.context import Section, build_context
+from report.format import fmt_number, render_finding
+from report.render import render_html
+
+
+def simulate_results(losses: dict[str, float]) -> Results:
+    """Summary rows as simulate.run would store them, with given final losses."""
+    cfg = simulate.Config(functions=("f1",), seeds=2)
+    rows = [{"function": "f1", "model": m, "params": 573, "final_loss_mean": v, "final_loss_sd": 0.0,
+             "converged_runs": 0, "runs": 2, "diverged_runs": 0, "converged_epoch_median": np.nan}
+            for m, v in losses.items()]
+    from dataclasses import asdict
+    return Results({"config": asdict(cfg)}, {}, {"summary": pd.DataFrame(rows)})
+
+
+def test_number_formats():
+    assert fmt_number(1234567) == "1,234,567"
+    assert fmt_number(0.000123456, "sig") == "0.000123"
+    assert fmt_number(0.9312, "pct") == "93.1%"
+    assert fmt_number(float("nan")) == "n/a"
+    assert fmt_number(3.14159, "ratio") == "3.1×"
+
+
+def test_simulate_finding_names_the_measured_best_model():
+    res = simulate_results({"MLP-deep": 0.02, "MLP-middle": 0.01, "MLP-shallow": 0.04})
+    first = simulate.findings(res)[0]
+    assert first.values["best"] == "MLP-middle" and first.values["worst"] == "MLP-shallow"
+    assert first.values["ratio"] == 4.0
+    text = render_finding(first)
+    assert "MLP-middle" in text and "4.0×" in text and "contrary" in text
+
+
+def test_simulate_finding_agrees_with_expectation_when_deep_wins():
+    res = simulate_results({"MLP-deep": 0.01, "MLP-middle": 0.02, "MLP-shallow": 0.04})
+    assert "as expected" in render_finding(simulate.findings(res)[0])
+
+
+def test_converged_epoch():
+    assert simulate.converged_epoch(np.array([1.0, 0.5, 0.4, 0.4, 0.4]), 1e-6) == 3
+    assert simulate.converged_epoch(np.array([1.0, 0.5, 0.4]), 1e-6) is None
+    assert simulate.converged_epoch(np.array([0.4, 0.4, 0.4]), 1e-6) == 1
+
+
+def test_template_escapes_every_value(monkeypatch):
+    res = simulate_results({"MLP-deep": 0.01, "MLP-middle": 0.02, "MLP-shallow": 0.04})
+    monkeypatch.setattr(simulate, "figures", lambda r: [])
+    monkeypatch.setattr(simulate, "QUESTIONS", [simulate.Question("q", "1", ["findings"])])
+    monkeypatch.setattr(simulate, "findings", lambda r: [Finding("{x}", {"x": "<script>alert(1)</script>"})])
+    monkeypatch.setattr(simulate, "tables", lambda r: [])
+    info = {"profile": "quick", "generated": "now", "device": "cpu", "commit": "c", "versions": "v", "seeds": "s",
+            "command": "c"}
+    html = render_html(build_context([Section(simulate, simulate.Config(), res, {})], info))
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
