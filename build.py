@@ -173,11 +173,11 @@ def build(args: argparse.Namespace) -> int:
         raise OutputError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
     report_s = time.perf_counter() - start
 
-    print("\nexperiment        result      time", file=sys.stderr)
+    print(f"\n  {'experiment':<19}{'result':<11}    time", file=sys.stderr)
     for exp_id, meta in summary:
         wall = f"{meta['wall_s']:8.1f} s" if "wall_s" in meta else "       –"
-        print(f"  {exp_id:<16}{meta['status']:<11}{wall}", file=sys.stderr)
-    print(f"  {'report':<16}{'rendered':<11}{report_s:8.1f} s", file=sys.stderr)
+        print(f"  {exp_id:<19}{meta['status']:<11}{wall}", file=sys.stderr)
+    print(f"  {'report':<19}{'rendered':<11}{report_s:8.1f} s", file=sys.stderr)
     print(f"report: {(out / 'report.html').resolve()}" + ("" if args.no_pdf else f" and {(out / 'report.pdf').resolve()}"),
           file=sys.stderr)
     return 0

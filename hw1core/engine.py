@@ -64,7 +64,7 @@ class Ensemble:
     def __call__(self, x: torch.Tensor, shared: bool = False, params: dict | None = None) -> torch.Tensor:
         """Outputs K×B×...; x is K×B×... per member, or B×... fed to every member when `shared`."""
         params = self.params if params is None else params
-        if self.k == 1:  # plain call: vmap would turn convolutions into slower grouped ones
+        if next(iter(params.values())).shape[0] == 1:  # plain call: vmap would turn convolutions into slower grouped ones
             one = lambda d: {n: v[0] for n, v in d.items()}
             return self._call(one(params), one(self.buffers), x if shared else x[0]).unsqueeze(0)
         return vmap(self._call, in_dims=(0, 0, None if shared else 0), randomness="different")(params, self.buffers, x)

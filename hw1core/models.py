@@ -67,6 +67,7 @@ ARCHS: dict[str, Arch] = {
                         (1, 28, 28), "conv k4 1→10→20 → 320→50→50→40→30→10"),
     "MNIST-CNN-3": Arch(lambda: nn.Sequential(*mnist_convs(5, 10, 15), mlp([240, 84, 10], nn.ReLU)),
                         (1, 28, 28), "conv k5 1→10→15 → 240→84→10"),
+    "MLP-minratio": Arch(lambda: mlp([1, 16, 16, 1]), (1,), "1-16-16-1, LeakyReLU (small enough for an exact Hessian)"),
     "MLP-random-labels": Arch(lambda: nn.Sequential(nn.Flatten(), mlp([1024, 128, 128, 10], nn.ReLU)),
                               (1, 32, 32), "32×32 input, 1024→128→128→10, ReLU"),
 }

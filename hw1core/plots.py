@@ -29,3 +29,9 @@ def band(ax, x: np.ndarray, runs: np.ndarray, label: str, color: str, linestyle:
 
 def epochs_axis(n: int) -> np.ndarray:
     return np.arange(1, n + 1)
+
+
+def integer_ticks(ax) -> None:
+    """Epoch axes: whole numbers only, even when a draft runs three epochs."""
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -10,9 +10,9 @@ import torch
 
 from .. import data
 from ..store import Store
-from . import actual_task, simulate
+from . import actual_task, error_surface, grad_norm, minimal_ratio, optimization_path, simulate
 
-REGISTRY = {m.ID: m for m in (simulate, actual_task)}
+REGISTRY = {m.ID: m for m in (simulate, actual_task, optimization_path, grad_norm, minimal_ratio, error_surface)}
 
 
 @lru_cache(maxsize=None)

@@ -139,6 +139,7 @@ def figures(res: Results) -> list[FigureSpec]:
             ax.set(xlabel="epoch", ylabel=label + (" (log)" if log else ""), yscale="log" if log else "linear",
                    title=f"{name}: {label}")
             ax.legend(fontsize=7, ncols=2)
+            plots.integer_ticks(ax)
             note = " Dotted lines: learning-rate cuts." if d["step_size"] and d["step_size"] < d["epochs"] else ""
             figs.append(FigureSpec(f"{metric}-{name}", f"{name}: training (solid) and test (dashed) {label} per epoch "
                                                        f"of all models.{note}", fig))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import engine, models, plots
+from .. import data, engine, models, plots
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..store import Results
 
@@ -16,10 +16,7 @@ ID = "simulate"
 TITLE = "Simulate a function"
 PART = "HW1-1 Deep vs shallow"
 
-FUNCTIONS = {
-    "f1": ("sin(5πx)/(5πx)", lambda x: torch.sinc(5 * x)),  # torch.sinc(t) = sin(πt)/(πt), 1 at t = 0
-    "f2": ("sgn(sin(5πx))", lambda x: torch.sign(torch.sin(5 * math.pi * x))),
-}
+FUNCTIONS = data.FUNCTIONS
 
 
 @dataclass
@@ -36,7 +33,7 @@ class Config:
     converge_tol: float = 1e-6
 
 
-QUICK = dict(epochs=1500, seeds=3)
+QUICK = dict(epochs=800, seeds=3)
 
 QUESTIONS = [
     Question("Describe the models (with their parameter counts) and the functions", "0.5", ["setup", "fig:targets"]),

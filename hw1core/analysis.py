@@ -1,0 +1,116 @@
+"""Analyses on trained models: PCA of weight trajectories, exact Hessians, minimal ratio, loss surfaces."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from torch.func import functional_call, hessian
+
+from .engine import Ensemble, member_losses
+
+
+def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PCA to two components fitted on all rows together: (coordinates, explained variance ratios, 2×P components)."""
+    pca = PCA(n_components=2, svd_solver="full").fit(vectors)
+    return pca.transform(vectors), pca.explained_variance_ratio_, pca.components_
+
+
+def unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Split a flat vector into tensors shaped like one member of `like` (stacked K×...)."""
+    out, i = {}, 0
+    for name, v in like.items():
+        n = v[0].numel()
+        out[name] = flat[i:i + n].view(v.shape[1:])
+        i += n
+    return out
+
+
+def exact_hessian(ens: Ensemble, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The full P×P Hessian of member k's MSE loss w.r.t. its flattened parameters, symmetrised."""
+    ens.train(False)
+    buffers = {n: b[k] for n, b in ens.buffers.items()}
+
+    def loss(flat: torch.Tensor) -> torch.Tensor:
+        out = functional_call(ens.base, (unflatten(flat, ens.params), buffers), (x,))
+        return (out - y).pow(2).mean()
+
+    h = hessian(loss)(ens.flat_params()[k].clone())
+    return (h + h.T) / 2
+
+
+def minimal_ratio(eigenvalues: np.ndarray, rel_tol: float = 1e-6) -> tuple[float, int]:
+    """Share of eigenvalues above rel_tol·max|λ| (counted positive), and the raw count of λ > 0."""
+    threshold = rel_tol * np.abs(eigenvalues).max()
+    return float((eigenvalues > threshold).mean()), int((eigenvalues > 0).sum())
+
+
+def grad_norm_descent(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, lr: float, tol: float,
+                      max_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise each member's squared gradient norm of the MSE (full batch) until it is below tol².
+
+    Returns per member the final gradient norm and the step at which it went below tol (0 = never).
+    """
+    opt = torch.optim.Adam(ens.params.values(), lr=lr)
+    params = list(ens.params.values())
+    reached = torch.zeros(ens.k, dtype=torch.long, device=x.device)
+    ens.train(False)
+    for step in range(1, max_steps + 1):
+        losses = member_losses(ens(x, shared=True), y.expand(ens.k, *y.shape), "mse")
+        grads = torch.autograd.grad(losses.sum(), params, create_graph=True)
+        sq_norm = sum(g.pow(2).flatten(1).sum(1) for g in grads)
+        done = sq_norm.detach() < tol ** 2
+        reached = torch.where(done & (reached == 0), step, reached)
+        active = reached == 0
+        if not active.any():
+            break
+        opt.zero_grad(set_to_none=True)
+        torch.where(active, sq_norm, 0.0).sum().backward()
+        with torch.no_grad():  # members that met the tolerance stay put (Adam's momentum would move them)
+            kept = [p[~active].clone() for p in params]
+        opt.step()
+        with torch.no_grad():
+            for p, k in zip(params, kept):
+                p[~active] = k
+    losses = member_losses(ens(x, shared=True), y.expand(ens.k, *y.shape), "mse")
+    grads = torch.autograd.grad(losses.sum(), params)
+    final = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads))
+    return final.detach().cpu().numpy(), reached.cpu().numpy()
+
+
+def filter_normalised_direction(params: dict[str, torch.Tensor], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """A Gaussian direction with each filter (row / output channel) scaled to the norm of the weights' filter.
+
+    Biases (and any 1-D tensor) get a zero direction (Li et al. 2018).
+    """
+    out = {}
+    for name, w in params.items():
+        if w.dim() <= 1:
+            out[name] = torch.zeros_like(w)
+            continue
+        d = torch.randn(w.shape, generator=generator, device="cpu").to(w.device, w.dtype)
+        d_norm = d.flatten(1).norm(dim=1).clamp_min(1e-12)
+        w_norm = w.flatten(1).norm(dim=1)
+        out[name] = d * (w_norm / d_norm).view(-1, *[1] * (w.dim() - 1))
+    return out
+
+
+@torch.no_grad()
+def loss_grid(ens: Ensemble, center: dict[str, torch.Tensor], d1: dict[str, torch.Tensor], d2: dict[str, torch.Tensor],
+              alphas: np.ndarray, betas: np.ndarray, x: torch.Tensor, y: torch.Tensor, transform, loss: str = "ce",
+              chunk: int = 64, batch: int = 2000) -> np.ndarray:
+    """Loss at center + a·d1 + b·d2 over the grid, evaluated `chunk` grid points at a time as one stacked model."""
+    a, b = np.meshgrid(alphas, betas, indexing="ij")
+    coeff = torch.tensor(np.stack([a.ravel(), b.ravel()], 1), dtype=torch.float32, device=x.device)
+    losses = []
+    ens.train(False)
+    for i in range(0, len(coeff), chunk):
+        c = coeff[i:i + chunk]
+        shape = lambda t: (len(c),) + (1,) * t.dim()
+        params = {n: center[n] + c[:, 0].view(shape(center[n])) * d1[n] + c[:, 1].view(shape(center[n])) * d2[n]
+                  for n in center}
+        total = torch.zeros(len(c), device=x.device)
+        for j in range(0, len(y), batch):
+            out = ens(transform(x[j:j + batch], False), shared=True, params=params)
+            total += member_losses(out, y[j:j + batch].expand(len(c), *y[j:j + batch].shape), loss) * len(y[j:j + batch])
+        losses.append((total / len(y)).cpu())
+    return torch.cat(losses).view(a.shape).numpy()
