@@ -11,7 +11,13 @@ TINY = ["--set", "simulate.epochs=30", "--set", "simulate.seeds=2", "--set", "si
         "--set", "actual-task.cifar_epochs=1", "--set", "actual-task.cifar_train=256",
         "--set", "actual-task.cifar_test=128", "--set", "actual-task.mnist_epochs=1",
         "--set", "actual-task.mnist_train=500", "--set", "actual-task.mnist_test=200",
-        "--set", "actual-task.cifar_models=CNN-shallow,CNN-deep"]
+        "--set", "actual-task.cifar_models=CNN-shallow,CNN-deep",
+        "--set", "optimization-path.epochs=3", "--set", "optimization-path.runs=3",
+        "--set", "optimization-path.n_train=200", "--set", "optimization-path.n_test=100",
+        "--set", "optimization-path.batch_size=100", "--set", "grad-norm.epochs=20",
+        "--set", "minimal-ratio.runs=5", "--set", "minimal-ratio.epochs=50", "--set", "minimal-ratio.gn_steps=20",
+        "--set", "error-surface.epochs=1", "--set", "error-surface.n_train=300", "--set", "error-surface.n_eval=100",
+        "--set", "error-surface.grid=5"]
 
 
 def build(*args, cwd=ROOT, timeout=600):
@@ -67,7 +73,10 @@ def test_tiny_build_writes_html_pdf_and_figures(tiny_build):
         assert anchor in html
     assert "data:image/png;base64," in html and "src=\"figures/" not in html  # self-contained
     assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
-    assert len(list((out / "figures").glob("*.png"))) == 7
+    from hw1core.experiments import REGISTRY
+    for exp_id in REGISTRY:
+        assert f'id="{exp_id}"' in html
+    assert len(list((out / "figures").glob("*.png"))) == 13
     assert "DRAFT" in html
 
 
@@ -76,7 +85,7 @@ def test_second_build_reuses_stored_results(tiny_build):
     again = build("--out", str(out), "--no-pdf", *TINY)
     assert again.returncode == 0, again.stderr
     assert "running" not in again.stderr
-    assert again.stderr.count("stored") >= 2
+    assert again.stderr.count("stored") >= 6
 
 
 def test_changed_config_reruns_only_that_experiment(tiny_build):

@@ -1,0 +1,78 @@
+import numpy as np
+import torch
+
+from hw1core import analysis, data, engine
+
+
+def test_pca_shares_one_basis_across_runs():
+    rng = np.random.default_rng(0)
+    runs = rng.normal(size=(3, 5, 40))  # 3 runs × 5 snapshots × 40 weights
+    coords, evr, comps = analysis.pca_2d(runs.reshape(15, 40))
+    assert coords.shape == (15, 2) and comps.shape == (2, 40)
+    assert np.allclose(comps @ comps.T, np.eye(2), atol=1e-8)
+    assert 0 < evr.sum() <= 1 and evr[0] >= evr[1]
+    centred = runs.reshape(15, 40) - runs.reshape(15, 40).mean(0)
+    assert np.allclose(coords, centred @ comps.T)  # every run projected on the same components
+
+
+def test_minimal_ratio_of_known_spectra():
+    assert analysis.minimal_ratio(np.array([1.0, 2.0, 3.0, 4.0])) == (1.0, 4)
+    ratio, positive = analysis.minimal_ratio(np.array([-1.0, 1e-9, 2.0, 3.0]), rel_tol=1e-6)
+    assert ratio == 0.5 and positive == 3  # 1e-9 is positive but below 1e-6·3
+
+
+def test_exact_hessian_of_a_linear_model_is_the_analytic_one():
+    """MSE of y = w·x + b has Hessian (2/N)·[[Σx², Σx], [Σx, N]], whatever the weights."""
+    ens = engine.Ensemble("MLP-shallow", [0])
+    ens.base = torch.nn.Linear(1, 1).to("meta")
+    ens.params = {"weight": torch.tensor([[[0.3]]]), "bias": torch.tensor([[0.1]])}
+    x = torch.linspace(-1, 1, 7).unsqueeze(1)
+    y = torch.sinc(5 * x)
+    h = analysis.exact_hessian(ens, 0, x, y)
+    n = len(x)
+    expected = 2 / n * torch.tensor([[float((x ** 2).sum()), float(x.sum())], [float(x.sum()), float(n)]])
+    assert torch.allclose(h, expected, atol=1e-6)
+
+
+def test_hessian_of_the_minimal_ratio_mlp_is_symmetric_and_full_size():
+    ens = engine.Ensemble("MLP-minratio", [0, 1])
+    x, y = data.function_points("f1", 50)
+    h = analysis.exact_hessian(ens, 1, x, y)
+    assert h.shape == (321, 321) and torch.equal(h, h.T)
+
+
+def test_grad_norm_descent_lowers_the_gradient_norm():
+    x, y = data.function_points("f1", 100)
+    ens = engine.Ensemble("MLP-minratio", [0, 1, 2])
+    engine.train(ens, engine.Task(x, y), engine.TrainConfig(100, 100, 1e-2, loss="mse"))
+    params = list(ens.params.values())
+    before = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in torch.autograd.grad(
+        engine.member_losses(ens(x, shared=True), y.expand(3, *y.shape), "mse").sum(), params)))
+    after, reached = analysis.grad_norm_descent(ens, x, y, lr=1e-3, tol=1e-9, max_steps=200)
+    assert (after < before.detach().numpy()).all() and (reached == 0).all()
+
+
+def test_filter_normalised_direction_matches_filter_norms():
+    model = {n: p.detach() for n, p in engine.Ensemble("CNN-shallow", [0]).params.items()}
+    center = {n: v[0] for n, v in model.items()}
+    d = analysis.filter_normalised_direction(center, torch.Generator().manual_seed(0))
+    for name, w in center.items():
+        if w.dim() == 1:
+            assert torch.count_nonzero(d[name]) == 0
+        else:
+            assert torch.allclose(d[name].flatten(1).norm(dim=1), w.flatten(1).norm(dim=1), rtol=1e-5)
+
+
+def test_loss_grid_centre_is_the_trained_models_loss(cifar):
+    ens = engine.Ensemble("CNN-shallow", [0])
+    ev = cifar[1].subset(300)
+    transform = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=False)
+    center = {n: v[0].detach() for n, v in ens.params.items()}
+    gen = torch.Generator().manual_seed(1)
+    d1, d2 = (analysis.filter_normalised_direction(center, gen) for _ in range(2))
+    grid = analysis.loss_grid(ens, center, d1, d2, np.array([-1.0, 0.0, 1.0]), np.array([-1.0, 0.0, 1.0]),
+                              ev.x, ev.y, transform, chunk=4)
+    loss, _ = engine.evaluate(ens, ev.x, ev.y, transform)
+    assert grid.shape == (3, 3)
+    assert abs(grid[1, 1] - loss[0]) < 1e-4
+    assert not np.allclose(grid, grid[1, 1])
