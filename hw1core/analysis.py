@@ -6,7 +6,7 @@ import torch
 from sklearn.decomposition import PCA
 from torch.func import functional_call, hessian
 
-from .engine import Ensemble, member_losses
+from .engine import Ensemble, evaluate, member_losses
 
 
 def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,23 +94,94 @@ def filter_normalised_direction(params: dict[str, torch.Tensor], generator: torc
     return out
 
 
-@torch.no_grad()
 def loss_grid(ens: Ensemble, center: dict[str, torch.Tensor], d1: dict[str, torch.Tensor], d2: dict[str, torch.Tensor],
               alphas: np.ndarray, betas: np.ndarray, x: torch.Tensor, y: torch.Tensor, transform, loss: str = "ce",
               chunk: int = 64, batch: int = 2000) -> np.ndarray:
     """Loss at center + a·d1 + b·d2 over the grid, evaluated `chunk` grid points at a time as one stacked model."""
     a, b = np.meshgrid(alphas, betas, indexing="ij")
     coeff = torch.tensor(np.stack([a.ravel(), b.ravel()], 1), dtype=torch.float32, device=x.device)
-    losses = []
+    stacked = combine(center, [d1, d2], coeff)
+    return evaluate(ens, x, y, transform, loss, batch, params=stacked, chunk=chunk)[0].reshape(a.shape)
+
+
+def combine(base: dict[str, torch.Tensor], directions: list[dict[str, torch.Tensor]],
+            coeff: torch.Tensor) -> dict[str, torch.Tensor]:
+    """A stack of parameter sets base + Σ_j coeff[i, j]·directions[j], one per row of coeff (lazy broadcasting)."""
+    out = {}
+    for n, v in base.items():
+        shape = (len(coeff),) + (1,) * v.dim()
+        out[n] = v.unsqueeze(0) + sum(coeff[:, j].view(shape) * d[n] for j, d in enumerate(directions))
+    return out
+
+
+def jacobian_norms(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """‖∂softmax(f(x))/∂x‖_F per example (Novak et al. 2018) for one model (params stacked K=1).
+
+    One vector-Jacobian product per class, vmapped over the classes: in evaluation mode examples do not
+    interact, so class k's product with the summed outputs gives every example's k-th Jacobian row exactly.
+    """
     ens.train(False)
-    for i in range(0, len(coeff), chunk):
-        c = coeff[i:i + chunk]
-        shape = lambda t: (len(c),) + (1,) * t.dim()
-        params = {n: center[n] + c[:, 0].view(shape(center[n])) * d1[n] + c[:, 1].view(shape(center[n])) * d2[n]
-                  for n in center}
-        total = torch.zeros(len(c), device=x.device)
-        for j in range(0, len(y), batch):
-            out = ens(transform(x[j:j + batch], False), shared=True, params=params)
-            total += member_losses(out, y[j:j + batch].expand(len(c), *y[j:j + batch].shape), loss) * len(y[j:j + batch])
-        losses.append((total / len(y)).cpu())
-    return torch.cat(losses).view(a.shape).numpy()
+    probs = lambda inp: ens(inp, shared=True, params=params)[0].softmax(-1)
+    out, vjp = torch.func.vjp(probs, x)
+    classes = out.shape[-1]
+    cotangents = torch.eye(classes, device=x.device).unsqueeze(1).expand(classes, *out.shape)
+    (rows,) = torch.func.vmap(vjp)(cotangents)  # classes × B × input shape
+    return rows.pow(2).flatten(2).sum(dim=(0, 2)).sqrt()
+
+
+def loss_gradient_norms(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """‖∂L(x, y)/∂x‖₂ per example for one model: cross-entropy summed over examples, which do not interact."""
+    ens.train(False)
+    x = x.detach().requires_grad_(True)
+    loss = torch.nn.functional.cross_entropy(ens(x, shared=True, params=params)[0], y, reduction="sum")
+    (g,) = torch.autograd.grad(loss, x)
+    return g.flatten(1).norm(dim=1)
+
+
+def sensitivities(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, transform,
+                  batch: int = 500) -> tuple[float, float]:
+    """Mean Jacobian sensitivity and mean loss-gradient sensitivity over the examples (inputs after transform)."""
+    jac, grad = [], []
+    for i in range(0, len(y), batch):
+        xb = transform(x[i:i + batch], False)
+        jac.append(jacobian_norms(ens, params, xb).detach())
+        grad.append(loss_gradient_norms(ens, params, xb, y[i:i + batch]).detach())
+    return float(torch.cat(jac).mean()), float(torch.cat(grad).mean())
+
+
+def eps_sharpness(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, transform,
+                  eps: float, steps: int, batch: int = 2000) -> np.ndarray:
+    """ε-sharpness (Keskar et al. 2017) of every model in the stack, in percent:
+    100·(max over |δ_i| ≤ ε(|θ_i|+1) of L(θ+δ) − L(θ)) / (1 + L(θ)).
+
+    The max is sought by projected sign-gradient ascent (step = a quarter of the box half-width, then clamp),
+    keeping the best loss seen; L is the cross-entropy on (x, y) in evaluation mode.
+    """
+    ens.train(False)
+    bound = {n: eps * (v.detach().abs() + 1) for n, v in params.items()}
+    delta = {n: torch.zeros_like(v) for n, v in params.items()}
+    k = next(iter(params.values())).shape[0]
+
+    def losses_at(d: dict[str, torch.Tensor]) -> torch.Tensor:
+        shifted = {n: params[n].detach() + d[n] for n in params}
+        total = torch.zeros(k, device=x.device)
+        for i in range(0, len(y), batch):
+            out = ens(transform(x[i:i + batch], False), shared=True, params=shifted)
+            total = total + member_losses(out, y[i:i + batch].expand(k, *y[i:i + batch].shape), "ce") * len(y[i:i + batch])
+        return total / len(y)
+
+    with torch.no_grad():
+        base = losses_at(delta)
+    best = base.clone()
+    for _ in range(steps):
+        for d in delta.values():
+            d.requires_grad_(True)
+        losses = losses_at(delta)
+        grads = torch.autograd.grad(losses.sum(), list(delta.values()))
+        best = torch.maximum(best, losses.detach())
+        with torch.no_grad():
+            delta = {n: torch.clamp(d + g.sign() * bound[n] / 4, -bound[n], bound[n])
+                     for (n, d), g in zip(delta.items(), grads)}
+    with torch.no_grad():
+        best = torch.maximum(best, losses_at(delta))
+    return (100 * (best - base) / (1 + base)).cpu().numpy()

@@ -95,18 +95,27 @@ def member_correct(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tenso
 
 @torch.no_grad()
 def evaluate(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, transform: Callable = identity, loss: str = "ce",
-             batch: int = 2000, params: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Mean loss and accuracy of every member on one shared data set, in evaluation mode."""
+             batch: int = 2000, params: dict | None = None, chunk: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Mean loss and accuracy on one shared data set, in evaluation mode, of every member of `params`
+    (a stack of any size, default the ensemble's own), `chunk` members at a time when chunk > 0."""
     ens.train(False)
-    total = torch.zeros(ens.k, device=x.device)
-    correct = torch.zeros(ens.k, device=x.device)
-    for i in range(0, len(y), batch):
-        out = ens(transform(x[i:i + batch], False), shared=True, params=params)
-        yb = y[i:i + batch].expand(ens.k, *y[i:i + batch].shape)
-        total += member_losses(out, yb, loss) * len(yb[0])
-        correct += member_correct(out, yb, loss)
-    n = len(y)
-    return (total / n).cpu().numpy(), (correct / n).cpu().numpy()
+    params = ens.params if params is None else params
+    k = next(iter(params.values())).shape[0]
+    chunk = chunk or k
+    losses, accs = [], []
+    for c in range(0, k, chunk):
+        part = {n: v[c:c + chunk] for n, v in params.items()}
+        m = min(chunk, k - c)
+        total = torch.zeros(m, device=x.device)
+        correct = torch.zeros(m, device=x.device)
+        for i in range(0, len(y), batch):
+            out = ens(transform(x[i:i + batch], False), shared=True, params=part)
+            yb = y[i:i + batch].expand(m, *y[i:i + batch].shape)
+            total += member_losses(out, yb, loss) * yb.shape[1]
+            correct += member_correct(out, yb, loss)
+        losses.append(total / len(y))
+        accs.append(correct / len(y))
+    return torch.cat(losses).cpu().numpy(), torch.cat(accs).cpu().numpy()
 
 
 @dataclass

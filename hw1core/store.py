@@ -16,7 +16,7 @@ import pandas as pd
 
 from .errors import OutputError
 
-CORE_MODULES = ("data", "engine", "models", "analysis")  # shared code whose edits change every result
+CORE_MODULES = ("data", "engine", "models", "analysis", "recipes")  # shared code whose edits change every result
 
 
 @dataclass
@@ -28,10 +28,10 @@ class Results:
     meta: dict = field(default_factory=dict)
 
 
-def code_fingerprint(module) -> str:
-    """Hash of the experiment module's source and of the shared core it runs on."""
+def code_fingerprint(module=None) -> str:
+    """Hash of the experiment module's source (if given) and of the shared core it runs on."""
     import importlib
-    h = hashlib.sha256(inspect.getsource(module).encode())
+    h = hashlib.sha256(inspect.getsource(module).encode() if module else b"core")
     for name in CORE_MODULES:
         try:
             h.update(inspect.getsource(importlib.import_module(f"hw1core.{name}")).encode())
@@ -121,16 +121,24 @@ class Store:
 
     def part(self, exp_id: str, key: str, name: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """One finished run of a long experiment, computed once and kept until the whole experiment is stored."""
-        path = self.parts_folder(exp_id, key) / f"{name}.npz"
-        if path.is_file():
-            try:
-                return load_npz(path)
-            except (OSError, ValueError):
-                pass
-        arrays = compute()
+        return cached_npz(self.parts_folder(exp_id, key) / f"{name}.npz", compute)
+
+    def shared(self, name: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """A trained model that several experiments use (same training spec), computed once per output folder."""
+        return cached_npz(self.root / "_shared" / f"{name}.npz", compute)
+
+
+def cached_npz(path: Path, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Arrays from `path` if it holds a complete file, else computed and written there atomically."""
+    if path.is_file():
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            save_npz(path, arrays)
-        except OSError as exc:
-            raise OutputError(f"cannot store a run of {exp_id} in {path.parent}: {exc.strerror or exc}") from None
-        return arrays
+            return load_npz(path)
+        except (OSError, ValueError):
+            pass
+    arrays = compute()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_npz(path, arrays)
+    except OSError as exc:
+        raise OutputError(f"cannot store a finished run in {path.parent}: {exc.strerror or exc}") from None
+    return arrays

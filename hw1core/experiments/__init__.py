@@ -9,10 +9,12 @@ import numpy as np
 import torch
 
 from .. import data
-from ..store import Store
-from . import actual_task, error_surface, grad_norm, minimal_ratio, optimization_path, simulate
+from ..store import Store, code_fingerprint, config_key
+from . import (actual_task, error_surface, grad_norm, interpolation, minimal_ratio, optimization_path, param_count,
+               random_labels, sensitivity, sharpness, simulate)
 
-REGISTRY = {m.ID: m for m in (simulate, actual_task, optimization_path, grad_norm, minimal_ratio, error_surface)}
+REGISTRY = {m.ID: m for m in (simulate, actual_task, optimization_path, grad_norm, minimal_ratio, error_surface,
+                              random_labels, param_count, interpolation, sensitivity, sharpness)}
 
 
 @lru_cache(maxsize=None)
@@ -33,6 +35,10 @@ class Context:
     def dataset(self, name: str) -> tuple[data.Split, data.Split]:
         """("MNIST" | "CIFAR-10") train and test splits on the device, loaded once per build."""
         return _dataset(name, self.data_dir, str(self.device))
+
+    def shared(self, spec: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """A model trained to `spec`, shared by every experiment that asks for the same spec."""
+        return self.store.shared(config_key(spec, code_fingerprint()), compute)
 
     def part(self, name: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """A finished run kept in the store, so that a killed build loses at most the run in progress."""
