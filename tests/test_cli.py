@@ -17,7 +17,15 @@ TINY = ["--set", "simulate.epochs=30", "--set", "simulate.seeds=2", "--set", "si
         "--set", "optimization-path.batch_size=100", "--set", "grad-norm.epochs=20",
         "--set", "minimal-ratio.runs=5", "--set", "minimal-ratio.epochs=50", "--set", "minimal-ratio.gn_steps=20",
         "--set", "error-surface.epochs=1", "--set", "error-surface.n_train=300", "--set", "error-surface.n_eval=100",
-        "--set", "error-surface.grid=5"]
+        "--set", "error-surface.grid=5", "--set", "random-labels.epochs=2", "--set", "random-labels.n_train=300",
+        "--set", "random-labels.n_test=200"]
+for _exp in ("param-count", "interpolation", "sensitivity", "sharpness"):
+    TINY += ["--set", f"{_exp}.epochs=1", "--set", f"{_exp}.n_train=200", "--set", f"{_exp}.n_test=100",
+             "--set", f"{_exp}.n_eval_train=100"]
+TINY += ["--set", "param-count.models=CNN-21,CNN-22,CNN-23", "--set", "interpolation.n_alpha=5",
+         "--set", "sensitivity.n_sens=50", "--set", "sharpness.n_sens=50", "--set", "sharpness.n_sharp=50",
+         "--set", "sharpness.ascent_steps=2", "--set", "sensitivity.lrs=0.1,0.001,0.00001",
+         "--set", "sharpness.batch_sizes=16,64,256,1024,4096", "--set", "sensitivity.batch_sizes=16,64,256,1024,4096"]
 
 
 def build(*args, cwd=ROOT, timeout=600):
@@ -76,7 +84,7 @@ def test_tiny_build_writes_html_pdf_and_figures(tiny_build):
     from hw1core.experiments import REGISTRY
     for exp_id in REGISTRY:
         assert f'id="{exp_id}"' in html
-    assert len(list((out / "figures").glob("*.png"))) == 13
+    assert len(list((out / "figures").glob("*.png"))) == 23
     assert "DRAFT" in html
 
 
@@ -85,7 +93,7 @@ def test_second_build_reuses_stored_results(tiny_build):
     again = build("--out", str(out), "--no-pdf", *TINY)
     assert again.returncode == 0, again.stderr
     assert "running" not in again.stderr
-    assert again.stderr.count("stored") >= 6
+    assert again.stderr.count("stored") >= 11
 
 
 def test_changed_config_reruns_only_that_experiment(tiny_build):

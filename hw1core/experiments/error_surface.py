@@ -31,7 +31,7 @@ class Config:
     seed: int = 0
 
 
-QUICK = dict(epochs=3, n_train=3000, n_eval=500, grid=11)
+QUICK = dict(epochs=3, n_train=3000, n_eval=300, grid=11)
 
 QUESTIONS = [
     Question("Describe the method and comment", "bonus 1",

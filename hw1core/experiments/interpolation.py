@@ -158,11 +158,13 @@ def findings(res: Results) -> list[Finding]:
         mid = (alpha > 0.05) & (alpha < 0.95)
         barrier = float(np.nanmax(train[mid]) - max(train[np.argmin(abs(alpha))], train[np.argmin(abs(alpha - 1))])) \
             if mid.any() else float("nan")
-        out.append(Finding("{l1} → {l2}: training loss is lowest at α = {a:sig} ({lo:sig}); between the two models "
-                           "it rises by up to {b:sig} above the worse end, {what}.",
-                           {"l1": l1, "l2": l2, "a": alpha[i], "lo": train[i], "b": barrier,
-                            "what": "a barrier: the two minima lie in different basins" if barrier > 0.05 else
-                            "no real barrier: the two minima are linearly connected"}))
+        if barrier > 0:
+            text = ("{l1} → {l2}: training loss is lowest at α = {a:sig} ({lo:sig}); between the two models it rises "
+                    "up to {b:sig} above the worse end: a barrier, so the two minima lie in different basins.")
+        else:
+            text = ("{l1} → {l2}: training loss is lowest at α = {a:sig} ({lo:sig}); between the two models it stays "
+                    "below the worse end (no barrier), so the two minima are linearly connected.")
+        out.append(Finding(text, {"l1": l1, "l2": l2, "a": alpha[i], "lo": train[i], "b": barrier}))
         s0, s1 = end_curvature(alpha, train, 0.0), end_curvature(alpha, train, 1.0)
         sharper = l2 if s1 > s0 else l1
         out.append(Finding("Around the ends the training loss rises by {s0:sig} ({l1}) and {s1:sig} ({l2}) one grid step "

@@ -30,7 +30,7 @@ class Config:
     seed: int = 0
 
 
-QUICK = dict(epochs=2, n_train=2000, n_test=1000, n_eval_train=1000)
+QUICK = dict(epochs=2, n_train=1500, n_test=1000, n_eval_train=1000)
 
 QUESTIONS = [
     Question("Describe the settings and the 10+ structures", "1", ["setup"]),

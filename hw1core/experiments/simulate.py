@@ -33,7 +33,7 @@ class Config:
     converge_tol: float = 1e-6
 
 
-QUICK = dict(epochs=800, seeds=3)
+QUICK = dict(epochs=600, seeds=3)
 
 QUESTIONS = [
     Question("Describe the models (with their parameter counts) and the functions", "0.5", ["setup", "fig:targets"]),

@@ -1,0 +1,85 @@
+"""The HW1-3 analyses on small real inputs."""
+import numpy as np
+import torch
+
+from hw1core import analysis, data, engine
+from hw1core.experiments import random_labels
+
+
+def linear_ensemble(inputs: int, seed: int = 0) -> engine.Ensemble:
+    """An ensemble whose one member is a plain linear classifier on flattened inputs."""
+    ens = engine.Ensemble("CNN-shallow", [seed])
+    torch.manual_seed(seed)
+    lin = torch.nn.Linear(inputs, 10)
+    ens.params = {"1.weight": lin.weight.detach().clone().unsqueeze(0), "1.bias": lin.bias.detach().clone().unsqueeze(0)}
+    ens.base = torch.nn.Sequential(torch.nn.Flatten(), lin).to("meta")
+    ens.buffers = {}
+    return ens
+
+
+def test_jacobian_sensitivity_of_a_linear_model_is_analytic(cifar):
+    """softmax(Wx + b) has Jacobian (diag(p) − ppᵀ)W."""
+    x = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, False)(cifar[1].x[:20], False)
+    ens = linear_ensemble(3 * 32 * 32)
+    norms = analysis.jacobian_norms(ens, ens.params, x)
+    w, b = ens.params["1.weight"][0], ens.params["1.bias"][0]
+    for i in range(len(x)):
+        p = torch.softmax(w @ x[i].flatten() + b, 0)
+        expected = torch.linalg.matrix_norm((torch.diag(p) - torch.outer(p, p)) @ w)
+        assert torch.allclose(norms[i], expected, rtol=1e-4)
+
+
+def test_loss_gradient_sensitivity_of_a_linear_model_is_analytic(cifar):
+    """∂CE/∂x = Wᵀ(p − onehot(y)) for a linear model."""
+    x = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, False)(cifar[1].x[:10], False)
+    y = cifar[1].y[:10]
+    ens = linear_ensemble(3 * 32 * 32, seed=1)
+    norms = analysis.loss_gradient_norms(ens, ens.params, x, y)
+    w, b = ens.params["1.weight"][0], ens.params["1.bias"][0]
+    for i in range(len(x)):
+        p = torch.softmax(w @ x[i].flatten() + b, 0)
+        expected = torch.linalg.vector_norm(w.T @ (p - torch.nn.functional.one_hot(y[i], 10).float()))
+        assert torch.allclose(norms[i], expected, rtol=1e-4)
+
+
+def trained_pair(cifar):
+    train = cifar[0].subset(600)
+    transform = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, True)
+    ens = engine.Ensemble("CNN-shallow", [0, 1])
+    engine.train(ens, engine.Task(train.x, train.y, transform=transform), engine.TrainConfig(1, 100, 1e-3))
+    return ens, transform
+
+
+def test_sharpness_is_zero_for_zero_eps_and_positive_otherwise(cifar):
+    ens, transform = trained_pair(cifar)
+    sub = cifar[0].subset(200, seed=5)
+    zero = analysis.eps_sharpness(ens, ens.params, sub.x, sub.y, transform, eps=0.0, steps=3)
+    assert (zero == 0).all()
+    phi = analysis.eps_sharpness(ens, ens.params, sub.x, sub.y, transform, eps=1e-3, steps=3)
+    assert (phi > 0).all()
+    bigger = analysis.eps_sharpness(ens, ens.params, sub.x, sub.y, transform, eps=1e-2, steps=3)
+    assert (bigger > phi).all()
+
+
+def test_interpolation_endpoints_reproduce_the_trained_models(cifar):
+    ens, transform = trained_pair(cifar)
+    test = cifar[1].subset(300)
+    start = {n: v[0] for n, v in ens.params.items()}
+    line = analysis.combine(start, [{n: v[1] - v[0] for n, v in ens.params.items()}],
+                            torch.tensor([[0.0], [0.5], [1.0]]))
+    loss, acc = engine.evaluate(ens, test.x, test.y, transform, params=line, chunk=2)
+    ends_loss, ends_acc = engine.evaluate(ens, test.x, test.y, transform)
+    assert np.allclose(loss[[0, 2]], ends_loss, atol=1e-5) and np.allclose(acc[[0, 2]], ends_acc)
+
+
+def test_random_labels_shuffle_training_labels_only(mnist):
+    y = mnist[0].y[:5000]
+    noisy = random_labels.shuffled_labels(y, seed=0)
+    assert torch.equal(torch.bincount(noisy, minlength=10), torch.bincount(y, minlength=10))
+    assert (noisy == y).float().mean() < 0.2  # about chance (10%)
+    assert torch.equal(random_labels.shuffled_labels(y, seed=0), noisy)  # fixed seed
+
+
+def test_resized_mnist_is_32_by_32_uint8(mnist):
+    out = random_labels.resized(mnist[1].subset(10))
+    assert out.x.shape == (10, 1, 32, 32) and out.x.dtype == torch.uint8
