@@ -138,6 +138,8 @@ def build(args: argparse.Namespace) -> int:
     label = device_name(device)
     torch.set_float32_matmul_precision("high")
     store = Store(out)
+    if store.remove_temp_files():
+        log.info("removed temp files left by an interrupted build")
     log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
 
     sections, summary = [], []

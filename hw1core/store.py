@@ -64,6 +64,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a stored result is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -89,6 +92,13 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
 class Store:
     def __init__(self, root: Path):
         self.root = Path(root) / "runs"
+
+    def remove_temp_files(self) -> int:
+        """Delete temp files a killed build left behind (a build holds the store alone while it runs)."""
+        stale = list(self.root.rglob(".*.tmp")) if self.root.is_dir() else []
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return len(stale)
 
     def folder(self, exp_id: str, key: str) -> Path:
         return self.root / exp_id / key

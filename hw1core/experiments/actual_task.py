@@ -153,6 +153,7 @@ def tables(res: Results) -> list[TableSpec]:
         "train loss": t["train_loss"], "test loss": t["test_loss"],
         "train acc": [f"{a:.1%}" for a in t["train_acc"]], "test acc": [f"{a:.1%}" for a in t["test_acc"]],
         "best test acc (epoch)": [f"{a:.1%} ({e})" for a, e in zip(t["best_test_acc"], t["best_epoch"])],
+        "diverged": [f"epoch {e}" if e else "no" for e in t["diverged_epoch"]],
     })
     return [TableSpec("summary", "Final metrics per model (last epoch) and the best test accuracy.", frame)]
 
@@ -162,7 +163,12 @@ def findings(res: Results) -> list[Finding]:
     out = []
     for name, rows in t.groupby("dataset", sort=False):
         d = res.values["datasets"][name]
-        rows = rows.sort_values("test_acc", ascending=False)
+        for _, r in rows[rows["diverged_epoch"] > 0].iterrows():
+            out.append(Finding("{model} diverged (non-finite loss) in epoch {e:int} on {name}; its curves stop there.",
+                               {"model": r["model"], "e": r["diverged_epoch"], "name": name}))
+        rows = rows.dropna(subset=["test_acc"]).sort_values("test_acc", ascending=False)
+        if rows.empty:
+            continue
         best, worst = rows.iloc[0], rows.iloc[-1]
         biggest = rows.loc[rows["params"].idxmax()]
         out.append(Finding(

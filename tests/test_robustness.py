@@ -1,0 +1,121 @@
+"""Interrupted builds, stale results, bad input, full disks, divergence, determinism and safety."""
+import errno
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import build
+from hw1core import store as store_module
+from hw1core.experiments import REGISTRY, sensitivity
+from hw1core.store import Results, Store, code_fingerprint
+from test_cli import ROOT, TINY, assert_one_line_error
+from test_cli import build as run_build
+
+SMALL = ["--only", "simulate,grad-norm,minimal-ratio", "--no-pdf", *TINY]
+
+
+def ran(stderr: str) -> set[str]:
+    return set(re.findall(r"^running (\S+)", stderr, re.M))
+
+
+def test_sigkill_mid_build_then_rerun_reuses_finished_experiments(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "--out", str(out), *SMALL], cwd=ROOT,
+                            env=os.environ | {"TQDM_DISABLE": "1"}, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:  # kill as soon as the last experiment has started
+        seen.append(line)
+        if line.startswith("running minimal-ratio"):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    again = run_build("--out", str(out), *SMALL)
+    assert again.returncode == 0, again.stderr
+    assert ran(again.stderr) == {"minimal-ratio"}
+    assert not list(out.rglob("*.tmp")) and not list(out.rglob("*.parts"))
+
+
+def test_force_reruns_only_the_named_experiment(tmp_path):
+    out = tmp_path / "out"
+    assert run_build("--out", str(out), *SMALL).returncode == 0
+    forced = run_build("--out", str(out), "--force", "grad-norm", *SMALL)
+    assert forced.returncode == 0 and ran(forced.stderr) == {"grad-norm"}
+
+
+def test_code_fingerprint_follows_the_module_source(tmp_path, monkeypatch):
+    mod = tmp_path / "fake_exp.py"
+    mod.write_text("VERSION = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+    import fake_exp
+    before = code_fingerprint(fake_exp)
+    mod.write_text("VERSION = 2\n")
+    importlib.reload(fake_exp)
+    assert code_fingerprint(fake_exp) != before
+    assert code_fingerprint(REGISTRY["simulate"]) != code_fingerprint(REGISTRY["grad-norm"])
+
+
+def test_wrong_type_value_is_one_line(tmp_path):
+    assert_one_line_error(run_build("--set", "simulate.epochs=lots", "--out", str(tmp_path)), "simulate.epochs", "int")
+
+
+def test_full_disk_is_one_line_and_keeps_stored_results(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    args = ["--out", str(out), "--only", "grad-norm", "--no-pdf", *TINY]
+    assert build.main(args) == 0
+    stored = sorted(p.read_bytes() for p in out.rglob("results.json"))
+
+    def full_disk(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store_module, "save_npz", full_disk)
+    capsys.readouterr()
+    assert build.main(["--out", str(out), "--only", "minimal-ratio", "--no-pdf", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert [l for l in err.splitlines() if l.startswith("error:")] == [
+        l for l in err.splitlines() if "No space left on device" in l]
+    assert sorted(p.read_bytes() for p in out.rglob("results.json")) == stored
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_same_config_and_seed_give_identical_numbers(tmp_path):
+    arrays = []
+    for name in ("a", "b"):
+        proc = run_build("--out", str(tmp_path / name), "--only", "grad-norm,minimal-ratio", "--no-pdf", *TINY)
+        assert proc.returncode == 0, proc.stderr
+        arrays.append({p.relative_to(tmp_path / name): p for p in (tmp_path / name).rglob("arrays.npz")})
+    assert arrays[0].keys() == arrays[1].keys() and arrays[0]
+    for rel, path in arrays[0].items():
+        with np.load(path) as a, np.load(arrays[1][rel]) as b:
+            for k in a.files:
+                assert np.array_equal(a[k], b[k], equal_nan=True), (rel, k)
+
+
+def test_diverged_runs_are_shown_as_diverged():
+    rows = [{"sweep": "lr", "batch": 512, "lr": lr, "steps": 10, "diverged_epoch": d, "train_loss": tl,
+             "test_loss": tl, "train_acc": 0.3, "test_acc": 0.3, "jacobian": j, "loss_grad": j}
+            for lr, d, tl, j in ((0.1, 2, np.nan, np.nan), (0.01, 0, 1.5, 0.2), (0.001, 0, 1.6, 0.1), (1e-4, 0, 2.0, 0.05))]
+    rows += [{**r, "sweep": "batch", "batch": b, "lr": 1e-3} for r, b in zip(rows[1:], (16, 64, 256))]
+    res = Results({}, {}, {"runs": pd.DataFrame(rows)})
+    table = sensitivity.tables(res)[0].frame
+    assert table["diverged"].tolist()[0] == "epoch 2"
+    assert any("diverged" in f.template and f.values["e"] == 2 for f in sensitivity.findings(res))
+    assert len(sensitivity.figures(res)) == 4
+
+
+def test_no_pickle_loading_anywhere():
+    """Stored data is read with numpy (allow_pickle=False); any torch.load must use weights_only=True."""
+    for path in list((ROOT / "hw1core").rglob("*.py")) + list((ROOT / "report").rglob("*.py")) + [ROOT / "build.py"]:
+        text = path.read_text()
+        assert "allow_pickle=True" not in text, path
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, path
