@@ -55,3 +55,12 @@ def test_cnn_learns_mnist_subset(mnist):
     assert hist.test_acc[0, -1] > 0.6  # chance is 0.1
     loss, acc = engine.evaluate(engine.Ensemble("MNIST-CNN-3", [0]), test.x, test.y, task.transform)
     assert abs(loss[0] - math.log(10)) < 0.3 and acc[0] < 0.3  # untrained: near-uniform predictions
+
+
+def test_member_loop_and_vmap_give_the_same_outputs(cifar):
+    x = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, False)(cifar[1].x[:8], False)
+    looped = engine.Ensemble("CNN-21", [0, 1, 2], vectorize=False)
+    mapped = engine.Ensemble("CNN-21", [0, 1, 2], vectorize=True)
+    assert torch.allclose(looped(x, shared=True), mapped(x, shared=True), atol=1e-5)
+    per_member = x[:6].view(3, 2, *x.shape[1:])
+    assert torch.allclose(looped(per_member), mapped(per_member), atol=1e-5)
