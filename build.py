@@ -105,10 +105,20 @@ def seeds_text(configs: dict) -> str:
     return "; ".join(parts)
 
 
-def run_experiment(module, cfg, store, key: str, device, data_dir: str | None, device_label: str):
+def bench_summary(out: Path) -> dict | None:
+    """The last `python -m hw1core.bench` result written into this output folder, if any."""
+    import json
+    try:
+        return json.loads((out / "bench.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_experiment(module, cfg, store, key: str, device, data_dir: str | None, device_label: str, force: bool,
+                   fresh: set):
     """Train and analyse one experiment and store its results; returns them with timing metadata."""
     from hw1core.experiments import Context
-    ctx = Context(device, data_dir, store, module.ID, key)
+    ctx = Context(device, data_dir, store, module.ID, key, force, fresh)
     start = time.perf_counter()
     results = module.run(cfg, ctx)
     results.meta = {"wall_s": time.perf_counter() - start, "device": device_label,
@@ -142,7 +152,7 @@ def build(args: argparse.Namespace) -> int:
         log.info("removed temp files left by an interrupted build")
     log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
 
-    sections, summary = [], []
+    sections, summary, fresh = [], [], set()
     bar = tqdm(list(REGISTRY.items()), desc="experiments", unit="exp", dynamic_ncols=True)
     for exp_id, module in bar:
         bar.set_postfix_str(exp_id)
@@ -152,7 +162,7 @@ def build(args: argparse.Namespace) -> int:
         if exp_id in selected and stored is None:
             reason = "forced" if exp_id in forced else "no stored result for this config and code"
             log.info("running %s (%s)", exp_id, reason)
-            results = run_experiment(module, cfg, store, key, device, args.data_dir, label)
+            results = run_experiment(module, cfg, store, key, device, args.data_dir, label, exp_id in forced, fresh)
             meta = results.meta | {"status": "run"}
         elif stored is not None:
             results, meta = stored, stored.meta | {"status": "stored"}
@@ -164,7 +174,7 @@ def build(args: argparse.Namespace) -> int:
 
     build_info = {"profile": args.profile, "device": label, "commit": git_commit(), "versions": versions(),
                   "seeds": seeds_text(configs), "command": "python build.py " + " ".join(sys.argv[1:]),
-                  "generated": datetime.now().strftime("%Y-%m-%d %H:%M")}
+                  "generated": datetime.now().strftime("%Y-%m-%d %H:%M"), "bench": bench_summary(out)}
     start = time.perf_counter()
     try:
         html = render_html(build_context(sections, build_info, out / "figures"))

@@ -35,3 +35,10 @@ def integer_ticks(ax) -> None:
     """Epoch axes: whole numbers only, even when a draft runs three epochs."""
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def twin_legend(ax, right, **kw) -> None:
+    """One legend for the lines of both y axes of a twin-axis plot."""
+    h1, n1 = ax.get_legend_handles_labels()
+    h2, n2 = right.get_legend_handles_labels()
+    ax.legend(h1 + h2, n1 + n2, fontsize=7, **kw)

@@ -133,6 +133,9 @@ class Store:
         """One finished run of a long experiment, computed once and kept until the whole experiment is stored."""
         return cached_npz(self.parts_folder(exp_id, key) / f"{name}.npz", compute)
 
+    def drop_shared(self, name: str) -> None:
+        (self.root / "_shared" / f"{name}.npz").unlink(missing_ok=True)
+
     def shared(self, name: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """A trained model that several experiments use (same training spec), computed once per output folder."""
         return cached_npz(self.root / "_shared" / f"{name}.npz", compute)

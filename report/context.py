@@ -113,7 +113,13 @@ def appendix_context(sections: list[Section], build_info: dict) -> dict:
                      "wall": fmt_number(m["wall_s"], "sig") + " s" if "wall_s" in m else "–",
                      "device": m.get("device", "–"), "steps": fmt_number(m["steps"], "count") if "steps" in m else "–",
                      "config": json.dumps(dataclasses.asdict(s.config), ensure_ascii=False)})
-    return {"experiments": rows, **build_info}
+    bench = build_info.get("bench")
+    if bench:
+        bench = {"device": bench["device"], "profile": bench["profile"], "date": bench["date"],
+                 "rows": [{"workload": r["workload"], "seeds": fmt_number(r["seeds_s"], "sig") + " s",
+                           "engine": fmt_number(r["engine_s"], "sig") + " s", "speedup": fmt_number(r["speedup"], "ratio")}
+                          for r in bench["rows"]]}
+    return {"experiments": rows, **build_info, "bench": bench}
 
 
 def build_context(sections: list[Section], build_info: dict, figure_dir: Path | None = None) -> dict:

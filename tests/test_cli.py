@@ -24,7 +24,7 @@ for _exp in ("param-count", "interpolation", "sensitivity", "sharpness"):
              "--set", f"{_exp}.n_eval_train=100"]
 TINY += ["--set", "param-count.models=CNN-21,CNN-22,CNN-23", "--set", "interpolation.n_alpha=5",
          "--set", "sensitivity.n_sens=50", "--set", "sharpness.n_sens=50", "--set", "sharpness.n_sharp=50",
-         "--set", "sharpness.ascent_steps=2", "--set", "sensitivity.lrs=0.1,0.001,0.00001",
+         "--set", "sharpness.ascent_steps=2", "--set", "sensitivity.lrs=0.1,0.001,0.00001", "--set", "sharpness.lrs=0.1,0.001,0.00001",
          "--set", "sharpness.batch_sizes=16,64,256,1024,4096", "--set", "sensitivity.batch_sizes=16,64,256,1024,4096"]
 
 

@@ -54,6 +54,6 @@ def test_template_escapes_every_value(monkeypatch):
     monkeypatch.setattr(simulate, "findings", lambda r: [Finding("{x}", {"x": "<script>alert(1)</script>"})])
     monkeypatch.setattr(simulate, "tables", lambda r: [])
     info = {"profile": "quick", "generated": "now", "device": "cpu", "commit": "c", "versions": "v", "seeds": "s",
-            "command": "c"}
+            "command": "c", "bench": None}
     html = render_html(build_context([Section(simulate, simulate.Config(), res, {})], info))
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -40,3 +40,18 @@ def test_key_depends_on_config_and_code():
     assert config_key({"epochs": 1}, fp) == config_key({"epochs": 1}, fp)
     assert config_key({"epochs": 1}, fp) != config_key({"epochs": 2}, fp)
     assert config_key({"epochs": 1}, fp) != config_key({"epochs": 1}, "other-code")
+
+
+def test_force_retrains_a_shared_model_once_per_build(tmp_path):
+    import torch
+    from hw1core.experiments import Context
+    store, calls = Store(tmp_path), []
+    compute = lambda: calls.append(1) or {"v": np.ones(1)}
+    cpu = torch.device("cpu")
+    Context(cpu, None, store, "a", "k").shared({"m": 1}, compute)
+    Context(cpu, None, store, "b", "k").shared({"m": 1}, compute)  # another experiment reuses it
+    assert len(calls) == 1
+    fresh: set = set()
+    Context(cpu, None, store, "a", "k", force=True, fresh=fresh).shared({"m": 1}, compute)
+    Context(cpu, None, store, "b", "k", force=True, fresh=fresh).shared({"m": 1}, compute)
+    assert len(calls) == 2  # retrained once for the forced build, then shared within it

@@ -1,7 +1,7 @@
 """The experiment registry (its order is the report's order) and the context an experiment runs in."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Callable
 
@@ -31,6 +31,8 @@ class Context:
     store: Store
     exp_id: str
     key: str
+    force: bool = False  # retrain shared models too, once per build
+    fresh: set = field(default_factory=set)  # shared models trained in this build (shared across contexts)
 
     def dataset(self, name: str) -> tuple[data.Split, data.Split]:
         """("MNIST" | "CIFAR-10") train and test splits on the device, loaded once per build."""
@@ -38,7 +40,11 @@ class Context:
 
     def shared(self, spec: dict, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """A model trained to `spec`, shared by every experiment that asks for the same spec."""
-        return self.store.shared(config_key(spec, code_fingerprint()), compute)
+        key = config_key(spec, code_fingerprint())
+        if self.force and key not in self.fresh:
+            self.store.drop_shared(key)
+        self.fresh.add(key)
+        return self.store.shared(key, compute)
 
     def part(self, name: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
         """A finished run kept in the store, so that a killed build loses at most the run in progress."""

@@ -122,9 +122,7 @@ def pair_figure(res: Results, name: str) -> FigureSpec:
     ax.set_ylabel("cross-entropy (log)", color=plots.COLORS[0])
     right.set_ylabel("accuracy", color=plots.COLORS[1])
     right.set_ylim(0, 1)
-    h1, n1 = ax.get_legend_handles_labels()
-    h2, n2 = right.get_legend_handles_labels()
-    ax.legend(h1 + h2, n1 + n2, fontsize=7, loc="upper center")
+    plots.twin_legend(ax, right, loc="upper center")
     return FigureSpec(name, f"Cross-entropy (log, left axis) and accuracy (right axis) of θ(α) between {l1} (α = 0) and "
                             f"{l2} (α = 1); training solid, test dashed.", fig)
 

@@ -116,9 +116,7 @@ def sweep_figure(res: Results, sweep: str, metric: str) -> FigureSpec:
     ax.set_ylabel(("cross-entropy (log)" if metric == "loss" else "accuracy"), color=plots.COLORS[0])
     right.set(yscale="log")
     right.set_ylabel("sensitivity (log)", color=plots.COLORS[1])
-    h1, n1 = ax.get_legend_handles_labels()
-    h2, n2 = right.get_legend_handles_labels()
-    ax.legend(h1 + h2, n1 + n2, fontsize=7, loc="best")
+    plots.twin_legend(ax, right, loc="best")
     label = "cross-entropy" if metric == "loss" else "accuracy"
     return FigureSpec(f"{sweep}-{metric}", f"Final training and test {label} (left axis) and both sensitivities (right "
                                            f"axis) against the {var}.", fig)

@@ -17,24 +17,14 @@ PART = "HW1-3 Generalization"
 
 
 @dataclass
-class Config:
-    # The training fields mirror sensitivity's so that both analyse the same trained models.
-    model: str = "CNN-shallow"
-    epochs: int = 25
-    batch_sizes: tuple = (16, 64, 256, 1024, 4096)
-    batch_lr: float = 1e-3
-    weight_decay: float = 0.0
-    n_train: int = 0
-    n_test: int = 0
-    n_eval_train: int = 10_000
-    n_sens: int = 2000
-    seed: int = 0
+class Config(sensitivity.Config):
+    """Sensitivity's training fields (so both analyse the same trained models) plus the sharpness settings."""
     eps: tuple = (1e-3, 5e-4)
     ascent_steps: int = 20
     n_sharp: int = 2000  # training images the loss in the box is measured on
 
 
-QUICK = dict(epochs=2, n_train=2000, n_test=1000, n_eval_train=1000, n_sens=300, ascent_steps=8, n_sharp=500)
+QUICK = sensitivity.QUICK | dict(ascent_steps=8, n_sharp=500)
 
 QUESTIONS = [Question("Describe the metric and comment", "bonus", ["setup", "fig:sharpness", "table:sharpness",
                                                                    "findings"])]
