@@ -96,12 +96,18 @@ def versions() -> str:
 
 
 def seeds_text(configs: dict) -> str:
+    """Every seed a build uses: `seed`-named fields, and seeds 0..N-1 for `seeds`/`runs` counts."""
     parts = []
     for exp_id, cfg in configs.items():
-        fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if "seed" in f.name}
-        if fields:
-            parts.append(f"{exp_id}: " + ", ".join(
-                f"{k} {'0–' + str(v - 1) if k == 'seeds' else v}" for k, v in fields.items()))
+        items = []
+        for f in dataclasses.fields(cfg):
+            v = getattr(cfg, f.name)
+            if f.name in ("seeds", "runs"):
+                items.append(f"seeds 0–{v - 1}")
+            elif "seed" in f.name:
+                items.append(f"{f.name} {v}")
+        if items:
+            parts.append(f"{exp_id}: " + ", ".join(items))
     return "; ".join(parts)
 
 
