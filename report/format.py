@@ -25,7 +25,7 @@ def fmt_number(value, kind: str | None = None) -> str:
     if kind == "pct":
         return f"{value:.1%}"
     if kind == "ratio":
-        return f"{value:,.0f}×" if abs(value) >= 10 else f"{value:.1f}×"
+        return f"{value:,.0f}×" if abs(value) >= 10 else f"{value:.2f}×"
     if kind == "sig":
         text = f"{value:.3g}"
         return text.replace("e-0", "e-").replace("e+0", "e") if "e" in text else text

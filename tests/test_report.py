@@ -24,7 +24,8 @@ def test_number_formats():
     assert fmt_number(0.000123456, "sig") == "0.000123"
     assert fmt_number(0.9312, "pct") == "93.1%"
     assert fmt_number(float("nan")) == "n/a"
-    assert fmt_number(3.14159, "ratio") == "3.1×"
+    assert fmt_number(3.14159, "ratio") == "3.14×"
+    assert fmt_number(31.4159, "ratio") == "31×"
 
 
 def test_simulate_finding_names_the_measured_best_model():
@@ -33,7 +34,7 @@ def test_simulate_finding_names_the_measured_best_model():
     assert first.values["best"] == "MLP-middle" and first.values["worst"] == "MLP-shallow"
     assert first.values["ratio"] == 4.0
     text = render_finding(first)
-    assert "MLP-middle" in text and "4.0×" in text and "contrary" in text
+    assert "MLP-middle" in text and "4.00×" in text and "contrary" in text
 
 
 def test_simulate_finding_agrees_with_expectation_when_deep_wins():

@@ -122,6 +122,6 @@ def findings(res: Results) -> list[Finding]:
     steps = pd.Series(a["grad_norm"])
     spikes = int((steps > 3 * steps.rolling(50, min_periods=1).median()).sum())
     out.append(Finding("{n:int} of {total:count} steps ({share:pct}) had a gradient norm over 3× the running median "
-                       "over 50 steps: mini-batch noise that the epoch means hide.",
+                       "over 50 steps; the epoch means in the figure smooth these spikes away.",
                        {"n": spikes, "total": len(steps), "share": spikes / len(steps)}))
     return out

@@ -112,5 +112,8 @@ def findings(res: Results) -> list[Finding]:
     gap = t["test_loss"] - t["train_loss"]
     r = t[f"sharpness_{res.values['config']['eps'][0]:g}"].corr(gap, method="spearman")
     out.append(Finding("Across the batch sizes, sharpness and the generalisation gap (test − train loss) have a "
-                       "Spearman correlation of {r:sig}.", {"r": r}))
+                       "Spearman correlation of {r:sig}: {what}.",
+                       {"r": r, "what": "sharper models generalised worse, in line with Keskar et al." if r > 0.3 else
+                        "sharper models generalised better here, so sharpness does not explain the gap in these runs"
+                        if r < -0.3 else "no clear relation in these runs"}))
     return out

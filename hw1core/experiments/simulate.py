@@ -188,7 +188,7 @@ def findings(res: Results) -> list[Finding]:
                                    "rounds the steps." if hard == "f2" else "its narrow central peak is hard to fit."}))
     conv, total = int(t["converged_runs"].sum()), int(t["runs"].sum())
     out.append(Finding("{conv:int} of {total:int} runs met the convergence criterion (loss change below {tol} "
-                       "between epochs until the end); mini-batch noise keeps the others moving.",
+                       "between epochs until the end); the others were still changing by more than that in their last epochs.",
                        {"conv": conv, "total": total, "tol": f"{res.values['config']['converge_tol']:g}"}))
     if t["diverged_runs"].sum():
         out.append(Finding("{n:int} runs diverged (non-finite loss) and are left out of the means.",
