@@ -137,6 +137,10 @@ class History:
     steps: int = 0
     extra: dict = field(default_factory=dict)
 
+    def member(self, k: int = 0) -> dict[str, np.ndarray]:
+        """Member k's curves (the lr schedule is shared) and the step count, ready to store."""
+        return {n: v if n == "lr" else v[k] for n, v in self.arrays().items()} | {"steps": np.array(self.steps)}
+
     def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
         names = ["train_loss", "train_acc", "test_loss", "test_acc", "lr", "diverged_epoch"]
         return {prefix + n: getattr(self, n) for n in names} | {prefix + k: v for k, v in self.extra.items()}

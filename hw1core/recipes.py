@@ -50,11 +50,10 @@ def train_cifar(run: CifarRun, ctx, desc: str) -> dict[str, np.ndarray]:
         task = engine.Task(train.x, train.y, test.x, test.y, CIFAR_TRANSFORM)
         tc = engine.TrainConfig(run.epochs, run.batch_size, run.lr, run.weight_decay, run.step_size, run.gamma)
         hist = engine.train(ens, task, tc, desc=desc, seed=run.seed)
-        out = {k: v if k == "lr" else v[0] for k, v in hist.arrays().items()}
+        out = hist.member(0)
         tl, ta = engine.evaluate(ens, train_eval.x, train_eval.y, CIFAR_TRANSFORM)
         vl, va = engine.evaluate(ens, test.x, test.y, CIFAR_TRANSFORM)
-        out |= {"final_train_loss": tl[0], "final_train_acc": ta[0], "final_test_loss": vl[0], "final_test_acc": va[0],
-                "steps": np.array(hist.steps)}
+        out |= {"final_train_loss": tl[0], "final_train_acc": ta[0], "final_test_loss": vl[0], "final_test_acc": va[0]}
         return out | {PARAM + n: v for n, v in ens.member_state(0).items()}
     return ctx.shared(asdict(run), compute)
 

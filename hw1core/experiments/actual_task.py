@@ -91,7 +91,7 @@ def train_one(arch: str, d: dict, train: data.Split, test: data.Split, seed: int
     ens = engine.Ensemble(arch, [seed], train.x.device)
     task = engine.Task(train.x, train.y, test.x, test.y, d["transform"])
     hist = engine.train(ens, task, d["train"], desc=f"actual-task {arch}", seed=seed)
-    return {k: v if k == "lr" else v[0] for k, v in hist.arrays().items()} | {"steps": np.array(hist.steps)}
+    return hist.member(0)
 
 
 def run(cfg: Config, ctx) -> Results:

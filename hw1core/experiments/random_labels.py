@@ -72,8 +72,7 @@ def train_run(cfg: Config, ctx) -> dict:
     ens = engine.Ensemble(cfg.model, [cfg.seed], ctx.device)
     tc = engine.TrainConfig(cfg.epochs, cfg.batch_size, cfg.lr)
     hist = engine.train(ens, engine.Task(train.x, noisy, test.x, test.y, transform), tc, desc=f"{ID}", seed=cfg.seed)
-    return {k: v if k == "lr" else v[0] for k, v in hist.arrays().items()} | {
-        "steps": np.array(hist.steps), "agree": np.array(float((noisy == train.y).float().mean()))}
+    return hist.member(0) | {"agree": np.array(float((noisy == train.y).float().mean()))}
 
 
 def run(cfg: Config, ctx) -> Results:
