@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -135,15 +135,14 @@ class History:
     lr: np.ndarray
     diverged_epoch: np.ndarray  # K; 0 = never diverged, else the 1-based epoch whose loss was not finite
     steps: int = 0
-    extra: dict = field(default_factory=dict)
 
     def member(self, k: int = 0) -> dict[str, np.ndarray]:
         """Member k's curves (the lr schedule is shared) and the step count, ready to store."""
         return {n: v if n == "lr" else v[k] for n, v in self.arrays().items()} | {"steps": np.array(self.steps)}
 
-    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, np.ndarray]:
         names = ["train_loss", "train_acc", "test_loss", "test_acc", "lr", "diverged_epoch"]
-        return {prefix + n: getattr(self, n) for n in names} | {prefix + k: v for k, v in self.extra.items()}
+        return {n: getattr(self, n) for n in names}
 
 
 def take(t: torch.Tensor, idx: torch.Tensor, per_member: bool) -> torch.Tensor:

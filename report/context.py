@@ -8,8 +8,6 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
-
 from hw1core import models
 from hw1core.outputs import FigureSpec, TableSpec
 from hw1core.store import Results

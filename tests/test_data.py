@@ -1,7 +1,6 @@
 import shutil
 import time
 
-import numpy as np
 import pytest
 import torch
 

@@ -5,16 +5,14 @@ import re
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 import build
 from hw1core import store as store_module
 from hw1core.experiments import REGISTRY, sensitivity
-from hw1core.store import Results, Store, code_fingerprint
+from hw1core.store import Results, code_fingerprint
 from test_cli import ROOT, TINY, assert_one_line_error
 from test_cli import build as run_build
 

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from .. import analysis, engine, models, plots, recipes
+from .. import analysis, engine, plots, recipes
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..store import Results
 from . import sensitivity
