@@ -216,14 +216,17 @@ def random_crop_flip(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
 
 def image_transform(mean: tuple[float, ...] | None, std: tuple[float, ...] | None, augment: bool):
     """uint8 batch (any leading dims)×C×H×W -> float model input; augmentation only when training."""
+    stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # once per device: a CUDA graph can't copy
+
     def transform(x: torch.Tensor, training: bool) -> torch.Tensor:
         lead = x.shape[:-3]
         x = x.reshape(-1, *x.shape[-3:]).float().div_(255)
         if augment and training:
             x = random_crop_flip(x)
         if mean is not None:
-            m = torch.tensor(mean, device=x.device).view(1, -1, 1, 1)
-            s = torch.tensor(std, device=x.device).view(1, -1, 1, 1)
+            if x.device not in stats:
+                stats[x.device] = tuple(torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in (mean, std))
+            m, s = stats[x.device]
             x = (x - m) / s
         return x.reshape(*lead, *x.shape[1:])
     return transform

@@ -1,8 +1,12 @@
 """The training engine: K copies of one architecture trained together with torch.func, one loop for all."""
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import os
+import warnings
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
@@ -152,48 +156,148 @@ def take(t: torch.Tensor, idx: torch.Tensor, per_member: bool) -> torch.Tensor:
     return t[idx]
 
 
+def lr_at(cfg: TrainConfig, epoch: int) -> float:
+    """The step schedule's learning rate in (0-based) epoch, as torch's StepLR sets it."""
+    return cfg.lr * cfg.gamma ** (epoch // cfg.step_size) if cfg.step_size else cfg.lr
+
+
+def adam(ens: Ensemble, cfg: TrainConfig, capturable: bool) -> torch.optim.Adam:
+    # A CUDA graph bakes a float learning rate into its kernels; a device tensor changed in place it reads anew.
+    lr = torch.tensor(cfg.lr, device=next(iter(ens.params.values())).device) if capturable else cfg.lr
+    return torch.optim.Adam(ens.params.values(), lr=lr, weight_decay=cfg.weight_decay, capturable=capturable)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
+def cuda_graph(fn: Callable[[], None]) -> Callable[[], None]:
+    """Record (not run) fn's kernels into a CUDA graph; returns its replay."""
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+def graphs_enabled(device: torch.device) -> bool:
+    return device.type == "cuda" and os.environ.get("HW1_CUDA_GRAPHS", "1") != "0"
+
+
+class TrainStep:
+    """One optimiser step on the batch rows `idx` (K×B), adding each member's summed loss and hits to running totals.
+
+    With `graphs`, the first steps of each batch size run eagerly as warm-up; the step is then recorded once as
+    a CUDA graph and replayed with new rows copied into a fixed buffer. A small model's step is about a hundred
+    tiny kernels whose launches, not their arithmetic, cost the time. An epoch's last, partial batch gets a graph
+    of its own. All graphs share the parameters and optimiser state; each owns its gradients.
+    """
+
+    def __init__(self, ens: Ensemble, task: Task, cfg: TrainConfig, opt: torch.optim.Optimizer,
+                 alive: torch.Tensor, graphs: bool = False, warmup: int = 3):
+        self.ens, self.task, self.cfg, self.opt, self.alive = ens, task, cfg, opt, alive
+        self.loss_sum = torch.zeros(ens.k, device=alive.device)
+        self.correct = torch.zeros(ens.k, device=alive.device)
+        self.graphs, self.warmup, self.warmed = graphs, warmup, Counter()
+        self.graphed: dict[int, tuple[torch.Tensor, Callable[[], None]]] = {}  # batch size -> (rows buffer, replay)
+
+    def run(self, idx: torch.Tensor, hook: Callable[[torch.Tensor], None] | None = None) -> None:
+        """The step itself; it reads only `idx` and fixed tensors, so that a graph of it stays valid."""
+        task = self.task
+        xb = task.transform(take(task.train_x, idx, task.per_member), True)
+        yb = take(task.train_y, idx, task.per_member)
+        out = self.ens(xb)
+        losses = member_losses(out, yb, self.cfg.loss)
+        # Summed (not averaged) over members so that Adam treats each member as a separate run.
+        torch.where(self.alive, losses, 0.0).sum().backward()
+        if hook is not None:
+            hook(losses.detach())
+        self.opt.step()
+        self.loss_sum.add_(losses.detach() * idx.shape[1])
+        self.correct.add_(member_correct(out.detach(), yb, self.cfg.loss))
+
+    def __call__(self, idx: torch.Tensor, hook: Callable[[torch.Tensor], None] | None = None) -> None:
+        size = idx.shape[1]
+        if size in self.graphed:
+            rows, replay = self.graphed[size]
+            rows.copy_(idx)
+            replay()
+            return
+        # Once a graph exists the gradients live in its memory: zero them there rather than drop them.
+        self.opt.zero_grad(set_to_none=not self.graphed)
+        if not self.graphs or hook is not None:
+            self.run(idx, hook)
+            return
+        with warmup_stream(idx.device):  # CUDA wants the steps before a capture on a side stream
+            self.run(idx)
+        self.warmed[size] += 1
+        if self.warmed[size] == self.warmup:
+            self.capture(idx)
+
+    def capture(self, idx: torch.Tensor) -> None:
+        rows = idx.clone()
+        self.opt.zero_grad(set_to_none=True)  # backward then allocates this graph's gradients inside it
+        try:
+            self.graphed[idx.shape[1]] = rows, cuda_graph(lambda: self.run(rows))
+        except RuntimeError as err:  # a step that cannot be captured still trains, only more slowly
+            warnings.warn(f"training without CUDA graphs: capture failed ({err})", RuntimeWarning, stacklevel=2)
+            self.graphs = False
+            self.opt.zero_grad(set_to_none=True)
+
+
+def warmup_stream(device: torch.device):
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    return _on_stream_then_join(side, device)
+
+
+@contextlib.contextmanager
+def _on_stream_then_join(side: torch.cuda.Stream, device: torch.device):
+    with torch.cuda.stream(side):
+        yield
+    torch.cuda.current_stream(device).wait_stream(side)
+
+
 def train(ens: Ensemble, task: Task, cfg: TrainConfig, desc: str = "train", seed: int = 0,
-          step_hook: Callable | None = None, epoch_hook: Callable | None = None) -> History:
-    """Train every member for cfg.epochs, each on its own shuffles; a member whose loss is not finite stops."""
+          step_hook: Callable | None = None, epoch_hook: Callable | None = None,
+          graphs: bool | None = None) -> History:
+    """Train every member for cfg.epochs, each on its own shuffles; a member whose loss is not finite stops.
+    `graphs` (default: on a GPU, unless HW1_CUDA_GRAPHS=0) replays the step as a CUDA graph when there is no hook."""
     device = task.train_y.device
     torch.manual_seed(seed)
-    opt = torch.optim.Adam(ens.params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, cfg.gamma) if cfg.step_size else None
+    graphs = (graphs_enabled(device) if graphs is None else graphs) and step_hook is None
+    opt = adam(ens, cfg, capturable=graphs and device.type == "cuda")
     k, n, e = ens.k, task.n_train, cfg.epochs
     hist = History(*(np.full((k, e), np.nan) for _ in range(4)), lr=np.zeros(e), diverged_epoch=np.zeros(k, int))
     alive = torch.ones(k, dtype=torch.bool, device=device)
+    step = TrainStep(ens, task, cfg, opt, alive, graphs)
+    hook = None
     bar = tqdm(range(e), desc=desc, unit="ep", leave=False, dynamic_ncols=True)
     for epoch in bar:
         ens.train(True)
-        hist.lr[epoch] = opt.param_groups[0]["lr"]
+        hist.lr[epoch] = lr_at(cfg, epoch)
+        set_lr(opt, hist.lr[epoch])
         order = torch.rand(k, n, device=device).argsort(1)  # an independent shuffle per member
-        loss_sum = torch.zeros(k, device=device)
-        correct = torch.zeros(k, device=device)
+        step.loss_sum.zero_()
+        step.correct.zero_()
         for i in range(0, n, cfg.batch_size):
-            idx = order[:, i:i + cfg.batch_size]
-            xb = task.transform(take(task.train_x, idx, task.per_member), True)
-            yb = take(task.train_y, idx, task.per_member)
-            out = ens(xb)
-            losses = member_losses(out, yb, cfg.loss)
-            opt.zero_grad(set_to_none=True)
-            # Summed (not averaged) over members so that Adam treats each member as a separate run.
-            torch.where(alive, losses, 0.0).sum().backward()
             if step_hook is not None:
-                step_hook(hist.steps, ens, losses.detach())
-            opt.step()
+                hook = lambda losses, s=hist.steps: step_hook(s, ens, losses)
+            step(order[:, i:i + cfg.batch_size], hook)
             hist.steps += 1
-            loss_sum += losses.detach() * idx.shape[1]
-            correct += member_correct(out.detach(), yb, cfg.loss)
-        if sched is not None:
-            sched.step()
-        train_loss = (loss_sum / n).cpu().numpy()
+        train_loss = (step.loss_sum / n).cpu().numpy()
         newly = alive.cpu().numpy() & ~np.isfinite(train_loss)
         hist.diverged_epoch[newly] = epoch + 1
-        alive &= torch.from_numpy(np.isfinite(train_loss)).to(device)
+        alive &= torch.from_numpy(np.isfinite(train_loss)).to(device)  # in place: the graph reads it
         live = alive.cpu().numpy()
         hist.train_loss[live, epoch] = train_loss[live]
         if cfg.loss == "ce":
-            hist.train_acc[live, epoch] = (correct / n).cpu().numpy()[live]
+            hist.train_acc[live, epoch] = (step.correct / n).cpu().numpy()[live]
         if task.test_x is not None:
             test_loss, test_acc = evaluate(ens, task.test_x, task.test_y, task.transform, cfg.loss, cfg.eval_batch)
             hist.test_loss[live, epoch] = test_loss[live]

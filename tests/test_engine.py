@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from hw1core import data, engine
@@ -64,3 +65,78 @@ def test_member_loop_and_vmap_give_the_same_outputs(cifar):
     assert torch.allclose(looped(x, shared=True), mapped(x, shared=True), atol=1e-5)
     per_member = x[:6].view(3, 2, *x.shape[1:])
     assert torch.allclose(looped(per_member), mapped(per_member), atol=1e-5)
+
+
+def test_step_schedule_matches_torch_steplr():
+    cfg = engine.TrainConfig(epochs=7, batch_size=64, lr=0.3, step_size=3, gamma=0.5, loss="mse")
+    x, y = fit_data()
+    hist = engine.train(engine.Ensemble("MLP-shallow", [0]), engine.Task(x, y), cfg)
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, cfg.gamma)
+    expected = []
+    for _ in range(cfg.epochs):
+        expected.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert np.allclose(hist.lr, expected)
+
+
+def replayed_steps(monkeypatch, ens: engine.Ensemble) -> list[int]:
+    """Stand in for CUDA graph capture on the CPU: 'replay' calls the recorded step again, on gradients it first
+    clears, as a graph's backward writes them anew. Returns a list whose length counts the replays."""
+    replays = []
+
+    def capture(fn):
+        def replay():
+            for p in ens.params.values():
+                if p.grad is not None:
+                    p.grad.zero_()
+            fn()
+            replays.append(1)
+        return replay
+
+    monkeypatch.setattr(engine, "cuda_graph", capture)
+    return replays
+
+
+def test_graph_replay_path_matches_the_plain_loop(monkeypatch):
+    """Replays read a fixed index buffer and fixed totals: the results must equal the eager loop's exactly,
+    the last partial batch of each epoch in a graph of its own, and the lr changed in place."""
+    x, y = fit_data(300)
+    task = engine.Task(x.expand(2, *x.shape), torch.stack([y, -y]), per_member=True)
+    cfg = engine.TrainConfig(epochs=4, batch_size=64, lr=1e-2, step_size=2, gamma=0.5, weight_decay=1e-4, loss="mse")
+    plain = engine.Ensemble("MLP-middle", [0, 1])
+    h_plain = engine.train(plain, task, cfg, graphs=False)
+    graphed = engine.Ensemble("MLP-middle", [0, 1])
+    replays = replayed_steps(monkeypatch, graphed)
+    h_graph = engine.train(graphed, task, cfg, graphs=True)
+    assert len(replays) == h_graph.steps - 2 * 3  # each of the two batch sizes warms up for three steps
+    assert torch.equal(plain.flat_params(), graphed.flat_params())
+    for name, values in h_plain.arrays().items():
+        assert np.array_equal(values, h_graph.arrays()[name], equal_nan=True), name
+
+
+def test_graph_replay_path_matches_the_plain_loop_with_augmentation(monkeypatch, cifar):
+    train = cifar[0].subset(200)
+    task = engine.Task(train.x, train.y, transform=data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, True))
+    cfg = engine.TrainConfig(epochs=2, batch_size=32, lr=1e-3)
+    plain = engine.Ensemble("CNN-21", [0, 1])
+    engine.train(plain, task, cfg, graphs=False, seed=3)
+    graphed = engine.Ensemble("CNN-21", [0, 1])
+    replays = replayed_steps(monkeypatch, graphed)
+    engine.train(graphed, task, cfg, graphs=True, seed=3)
+    assert len(replays) > 0 and torch.equal(plain.flat_params(), graphed.flat_params())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graphs_train_like_the_eager_loop(cifar):
+    train = cifar[0].subset(1000).to("cuda")
+    task = engine.Task(train.x, train.y, transform=data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, True))
+    cfg = engine.TrainConfig(epochs=3, batch_size=64, lr=1e-3, step_size=2, weight_decay=1e-4)
+    runs = {}
+    for graphs in (False, True):
+        ens = engine.Ensemble("CNN-21", [0, 1, 2], "cuda")
+        hist = engine.train(ens, task, cfg, graphs=graphs, seed=1)
+        runs[graphs] = ens.flat_params(), hist.train_loss
+    assert torch.allclose(runs[False][0], runs[True][0], atol=1e-4)
+    assert np.allclose(runs[False][1], runs[True][1], rtol=1e-4)
