@@ -196,15 +196,15 @@ class TrainStep:
     of its own. All graphs share the parameters and optimiser state; each owns its gradients.
     """
 
-    def __init__(self, ens: Ensemble, task: Task, cfg: TrainConfig, opt: torch.optim.Optimizer,
-                 alive: torch.Tensor, graphs: bool = False, warmup: int = 3):
-        self.ens, self.task, self.cfg, self.opt, self.alive = ens, task, cfg, opt, alive
+    def __init__(self, ens: Ensemble, task: Task, cfg: TrainConfig, opt: torch.optim.Optimizer, alive: torch.Tensor,
+                 graphs: bool = False, hook: Callable[[Ensemble, torch.Tensor], None] | None = None, warmup: int = 3):
+        self.ens, self.task, self.cfg, self.opt, self.alive, self.hook = ens, task, cfg, opt, alive, hook
         self.loss_sum = torch.zeros(ens.k, device=alive.device)
         self.correct = torch.zeros(ens.k, device=alive.device)
         self.graphs, self.warmup, self.warmed = graphs, warmup, Counter()
         self.graphed: dict[int, tuple[torch.Tensor, Callable[[], None]]] = {}  # batch size -> (rows buffer, replay)
 
-    def run(self, idx: torch.Tensor, hook: Callable[[torch.Tensor], None] | None = None) -> None:
+    def run(self, idx: torch.Tensor) -> None:
         """The step itself; it reads only `idx` and fixed tensors, so that a graph of it stays valid."""
         task = self.task
         xb = task.transform(take(task.train_x, idx, task.per_member), True)
@@ -213,13 +213,13 @@ class TrainStep:
         losses = member_losses(out, yb, self.cfg.loss)
         # Summed (not averaged) over members so that Adam treats each member as a separate run.
         torch.where(self.alive, losses, 0.0).sum().backward()
-        if hook is not None:
-            hook(losses.detach())
+        if self.hook is not None:
+            self.hook(self.ens, losses.detach())
         self.opt.step()
         self.loss_sum.add_(losses.detach() * idx.shape[1])
         self.correct.add_(member_correct(out.detach(), yb, self.cfg.loss))
 
-    def __call__(self, idx: torch.Tensor, hook: Callable[[torch.Tensor], None] | None = None) -> None:
+    def __call__(self, idx: torch.Tensor) -> None:
         size = idx.shape[1]
         if size in self.graphed:
             rows, replay = self.graphed[size]
@@ -228,8 +228,8 @@ class TrainStep:
             return
         # Once a graph exists the gradients live in its memory: zero them there rather than drop them.
         self.opt.zero_grad(set_to_none=not self.graphed)
-        if not self.graphs or hook is not None:
-            self.run(idx, hook)
+        if not self.graphs:
+            self.run(idx)
             return
         with warmup_stream(idx.device):  # CUDA wants the steps before a capture on a side stream
             self.run(idx)
@@ -267,16 +267,17 @@ def train(ens: Ensemble, task: Task, cfg: TrainConfig, desc: str = "train", seed
           step_hook: Callable | None = None, epoch_hook: Callable | None = None,
           graphs: bool | None = None) -> History:
     """Train every member for cfg.epochs, each on its own shuffles; a member whose loss is not finite stops.
-    `graphs` (default: on a GPU, unless HW1_CUDA_GRAPHS=0) replays the step as a CUDA graph when there is no hook."""
+
+    `graphs` (default: on a GPU, unless HW1_CUDA_GRAPHS=0) replays each step as a CUDA graph. `step_hook(ens, losses)`
+    runs between backward and the optimiser step, inside the graph: it may only write device tensors in place."""
     device = task.train_y.device
     torch.manual_seed(seed)
-    graphs = (graphs_enabled(device) if graphs is None else graphs) and step_hook is None
+    graphs = graphs_enabled(device) if graphs is None else graphs
     opt = adam(ens, cfg, capturable=graphs and device.type == "cuda")
     k, n, e = ens.k, task.n_train, cfg.epochs
     hist = History(*(np.full((k, e), np.nan) for _ in range(4)), lr=np.zeros(e), diverged_epoch=np.zeros(k, int))
     alive = torch.ones(k, dtype=torch.bool, device=device)
-    step = TrainStep(ens, task, cfg, opt, alive, graphs)
-    hook = None
+    step = TrainStep(ens, task, cfg, opt, alive, graphs, step_hook)
     bar = tqdm(range(e), desc=desc, unit="ep", leave=False, dynamic_ncols=True)
     for epoch in bar:
         ens.train(True)
@@ -286,9 +287,7 @@ def train(ens: Ensemble, task: Task, cfg: TrainConfig, desc: str = "train", seed
         step.loss_sum.zero_()
         step.correct.zero_()
         for i in range(0, n, cfg.batch_size):
-            if step_hook is not None:
-                hook = lambda losses, s=hist.steps: step_hook(s, ens, losses)
-            step(order[:, i:i + cfg.batch_size], hook)
+            step(order[:, i:i + cfg.batch_size])
             hist.steps += 1
         train_loss = (step.loss_sum / n).cpu().numpy()
         newly = alive.cpu().numpy() & ~np.isfinite(train_loss)
