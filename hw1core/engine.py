@@ -231,7 +231,7 @@ class TrainStep:
         if not self.graphs:
             self.run(idx)
             return
-        with warmup_stream(idx.device):  # CUDA wants the steps before a capture on a side stream
+        with warmup_stream(idx.device):
             self.run(idx)
         self.warmed[size] += 1
         if self.warmed[size] == self.warmup:
@@ -243,21 +243,20 @@ class TrainStep:
         try:
             self.graphed[idx.shape[1]] = rows, cuda_graph(lambda: self.run(rows))
         except RuntimeError as err:  # a step that cannot be captured still trains, only more slowly
-            warnings.warn(f"training without CUDA graphs: capture failed ({err})", RuntimeWarning, stacklevel=2)
+            reason = str(err).splitlines()[0]
+            warnings.warn(f"training without CUDA graphs: capture failed ({reason})", RuntimeWarning, stacklevel=2)
             self.graphs = False
             self.opt.zero_grad(set_to_none=True)
 
 
+@contextlib.contextmanager
 def warmup_stream(device: torch.device):
+    """Run the block on a side stream, as CUDA wants the steps before a capture; a no-op off the GPU."""
     if device.type != "cuda":
-        return contextlib.nullcontext()
+        yield
+        return
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
-    return _on_stream_then_join(side, device)
-
-
-@contextlib.contextmanager
-def _on_stream_then_join(side: torch.cuda.Stream, device: torch.device):
     with torch.cuda.stream(side):
         yield
     torch.cuda.current_stream(device).wait_stream(side)
