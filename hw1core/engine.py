@@ -246,7 +246,6 @@ class TrainStep:
             reason = str(err).splitlines()[0]
             warnings.warn(f"training without CUDA graphs: capture failed ({reason})", RuntimeWarning, stacklevel=2)
             self.graphs = False
-            self.opt.zero_grad(set_to_none=True)
 
 
 @contextlib.contextmanager

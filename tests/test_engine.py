@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from hw1core import data, engine
+from hw1core.experiments.grad_norm import step_recorder
 
 
 def fit_data(n=64):
@@ -99,16 +100,6 @@ def replayed_steps(monkeypatch, ens: engine.Ensemble) -> list[int]:
     return replays
 
 
-def norm_recorder(steps: int):
-    """A graph-safe step hook writing each step's gradient norm into a device tensor."""
-    norms, step = torch.zeros(steps), torch.zeros(1, dtype=torch.long)
-
-    def record(ens: engine.Ensemble, losses: torch.Tensor) -> None:
-        norms.index_copy_(0, step, torch.sqrt(sum(p.grad.pow(2).sum() for p in ens.params.values())).view(1))
-        step.add_(1)
-    return norms, record
-
-
 def test_graph_replay_path_matches_the_plain_loop(monkeypatch):
     """Replays read a fixed index buffer and fixed totals: the results must equal the eager loop's exactly, with
     the last partial batch of each epoch in a graph of its own, the lr changed in place and a hook inside the step."""
@@ -116,11 +107,11 @@ def test_graph_replay_path_matches_the_plain_loop(monkeypatch):
     task = engine.Task(x.expand(2, *x.shape), torch.stack([y, -y]), per_member=True)
     cfg = engine.TrainConfig(epochs=4, batch_size=64, lr=1e-2, step_size=2, gamma=0.5, weight_decay=1e-4, loss="mse")
     plain = engine.Ensemble("MLP-middle", [0, 1])
-    plain_norms, hook = norm_recorder(cfg.epochs * 5)
+    plain_norms, _, hook = step_recorder(cfg.epochs * 5, "cpu")
     h_plain = engine.train(plain, task, cfg, graphs=False, step_hook=hook)
     graphed = engine.Ensemble("MLP-middle", [0, 1])
     replays = replayed_steps(monkeypatch, graphed)
-    graph_norms, hook = norm_recorder(cfg.epochs * 5)
+    graph_norms, _, hook = step_recorder(cfg.epochs * 5, "cpu")
     h_graph = engine.train(graphed, task, cfg, graphs=True, step_hook=hook)
     assert len(replays) == h_graph.steps - 2 * 3  # each of the two batch sizes warms up for three steps
     assert torch.equal(plain.flat_params(), graphed.flat_params())

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -52,18 +53,23 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     ]
 
 
-def train_run(cfg: Config, ctx) -> dict:
-    x, y = data.function_points(cfg.function, cfg.n_train, ctx.device)
-    ens = engine.Ensemble(cfg.model, [cfg.seed], ctx.device)
-    steps = cfg.epochs * math.ceil(cfg.n_train / cfg.batch_size)
-    norms, losses = (torch.zeros(steps, device=ctx.device) for _ in range(2))
-    step = torch.zeros(1, dtype=torch.long, device=ctx.device)
+def step_recorder(steps: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, Callable]:
+    """Buffers for each step's gradient norm and member-0 loss, and the step hook that fills them; it writes
+    device tensors only (a device-side counter), so it can run inside a CUDA graph."""
+    norms, losses = (torch.zeros(steps, device=device) for _ in range(2))
+    step = torch.zeros(1, dtype=torch.long, device=device)
 
-    def record(ens: engine.Ensemble, loss: torch.Tensor) -> None:  # device writes only: it runs inside a CUDA graph
+    def record(ens: engine.Ensemble, loss: torch.Tensor) -> None:
         norms.index_copy_(0, step, torch.sqrt(sum(p.grad.pow(2).sum() for p in ens.params.values())).view(1))
         losses.index_copy_(0, step, loss[:1])
         step.add_(1)
+    return norms, losses, record
 
+
+def train_run(cfg: Config, ctx) -> dict:
+    x, y = data.function_points(cfg.function, cfg.n_train, ctx.device)
+    ens = engine.Ensemble(cfg.model, [cfg.seed], ctx.device)
+    norms, losses, record = step_recorder(cfg.epochs * math.ceil(cfg.n_train / cfg.batch_size), ctx.device)
     tc = engine.TrainConfig(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, loss="mse")
     hist = engine.train(ens, engine.Task(x, y), tc, desc=f"{ID} {cfg.model}", seed=cfg.seed, step_hook=record)
     return {"grad_norm": norms.cpu().numpy(), "step_loss": losses.cpu().numpy(),
