@@ -33,6 +33,10 @@ def parse_args(argv: list[str] | None, ids: list[str]) -> argparse.Namespace:
     p.add_argument("--force", metavar="ID[,ID...]", nargs="?", const="all",
                    help="ignore stored results: all selected experiments, or only the ones named")
     p.add_argument("--no-pdf", action="store_true", help="write the HTML report only")
+    p.add_argument("--render", action="store_true",
+                   help="train nothing: render the report from the stored results of this profile")
+    p.add_argument("--meta", metavar="PATH", help="the student's details (default: ./report.toml, if present)")
+    p.add_argument("--notes", metavar="DIR", help="the student's comments, DIR/<experiment-id>.md (default: ./notes)")
     args = p.parse_args(argv)
     args.profile = args.profile or "quick"
     return args
@@ -120,34 +124,57 @@ def bench_summary(out: Path) -> dict | None:
         return None
 
 
-def run_experiment(module, cfg, store, key: str, device, data_dir: str | None, device_label: str, force: bool,
+def run_experiment(experiment, cfg, store, key: str, device, data_dir: str | None, device_label: str, force: bool,
                    fresh: set):
     """Train and analyse one experiment and store its results; returns them with timing metadata."""
     from hw1core.experiments import Context
-    ctx = Context(device, data_dir, store, module.ID, key, force, fresh)
+    ctx = Context(device, data_dir, store, experiment.ID, key, force, fresh)
     start = time.perf_counter()
-    results = module.run(cfg, ctx)
+    results = experiment.run(cfg, ctx)
     results.meta = {"wall_s": time.perf_counter() - start, "device": device_label,
-                    "steps": results.values.get("steps", 0), "config": dataclasses.asdict(cfg),
+                    "steps": results.values.get("steps", 0), "config": dataclasses.asdict(cfg), "commit": git_commit(),
                     "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    store.save(module.ID, key, results)
+    store.save(experiment.ID, key, results)
     return results
 
 
+def summary_json(sections: list, build_info: dict) -> dict:
+    """out/summary.json: per experiment its status, timing, provenance and headline numbers (names in the README)."""
+    from hw1core.store import to_jsonable
+    experiments = {}
+    for s in sections:
+        m = s.meta
+        entry = {"status": m["status"], "profile": build_info["profile"]}
+        if s.results is not None:
+            entry |= {"wall_s": m.get("wall_s"), "steps": m.get("steps"), "device": m.get("device"),
+                      "commit": m.get("commit", "unknown (stored before commits were recorded)"),
+                      "finished": m.get("finished"), "headline": s.view.headline(s.results)}
+        experiments[s.exp_id] = entry
+    info = {k: build_info[k] for k in ("profile", "device", "commit", "command", "generated")}
+    return to_jsonable(info | {"experiments": experiments})
+
+
 def build(args: argparse.Namespace) -> int:
+    import json
     import torch
     from tqdm.auto import tqdm
     from hw1core import config
-    from hw1core.experiments import REGISTRY
-    from hw1core.store import Store, code_fingerprint, config_key
+    from hw1core.errors import ConfigError, OutputError
+    from hw1core.experiments import REGISTRY, store_key
+    from hw1core.store import Store
     from report.context import Section, build_context
     from report.render import render_html, write_pdf
-    from hw1core.errors import OutputError
+    from report.sections import SECTIONS
+    from report.student import load_meta, load_notes
 
-    selected = id_list(args.only, REGISTRY, "--only")
+    if args.render and (args.force or args.only):
+        raise ConfigError("--render trains nothing, so it takes neither --force nor --only")
+    selected = [] if args.render else id_list(args.only, REGISTRY, "--only")
     forced = id_list(args.force, REGISTRY, "--force") if args.force else []
     overrides = config.parse_overrides(args.sets, REGISTRY)
     configs = {i: config.resolve(m, args.profile, overrides.get(i, {})) for i, m in REGISTRY.items()}
+    meta = load_meta(Path(args.meta or "report.toml"), explicit=args.meta is not None)
+    notes = load_notes(Path(args.notes or "notes"), explicit=args.notes is not None, ids=list(REGISTRY))
     out = Path(args.out)
     check_output(out)
     device = pick_device(args.device)
@@ -156,35 +183,42 @@ def build(args: argparse.Namespace) -> int:
     store = Store(out)
     if store.remove_temp_files():
         log.info("removed temp files left by an interrupted build")
-    log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
+    if args.render:
+        log.info("hw1-report: rendering the %s profile from stored results", args.profile)
+    else:
+        log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
 
-    sections, summary, fresh = [], [], set()
-    bar = tqdm(list(REGISTRY.items()), desc="experiments", unit="exp", dynamic_ncols=True)
-    for exp_id, module in bar:
+    sections, fresh = [], set()
+    bar = tqdm(list(REGISTRY.items()), desc="experiments", unit="exp", dynamic_ncols=True,
+               **({"disable": True} if args.render else {}))  # else TQDM_DISABLE decides
+    for exp_id, experiment in bar:
         bar.set_postfix_str(exp_id)
         cfg = configs[exp_id]
-        key = config_key(dataclasses.asdict(cfg), code_fingerprint(module))
+        key = store_key(experiment, cfg)
         stored = None if exp_id in forced else store.load(exp_id, key)
         if exp_id in selected and stored is None:
             reason = "forced" if exp_id in forced else "no stored result for this config and code"
             log.info("running %s (%s)", exp_id, reason)
-            results = run_experiment(module, cfg, store, key, device, args.data_dir, label, exp_id in forced, fresh)
-            meta = results.meta | {"status": "run"}
+            results = run_experiment(experiment, cfg, store, key, device, args.data_dir, label, exp_id in forced, fresh)
+            status = results.meta | {"status": "run"}
         elif stored is not None:
-            results, meta = stored, stored.meta | {"status": "stored"}
+            results, status = stored, stored.meta | {"status": "stored"}
         else:
-            results, meta = None, {"status": "not built"}
-        sections.append(Section(module, cfg, results, meta))
-        summary.append((exp_id, meta))
+            results, status = None, {"status": "not built"}
+        sections.append(Section(exp_id, SECTIONS[exp_id], cfg, results, status, notes.get(exp_id)))
     bar.close()
+    missing = [s.exp_id for s in sections if s.results is None]
+    if missing:
+        print(f"not built ({args.profile} profile, shown as such in the report): {', '.join(missing)}", file=sys.stderr)
 
     build_info = {"profile": args.profile, "device": label, "commit": git_commit(), "versions": versions(),
                   "seeds": seeds_text(configs), "command": "python build.py " + " ".join(sys.argv[1:]),
                   "generated": datetime.now().strftime("%Y-%m-%d %H:%M"), "bench": bench_summary(out)}
     start = time.perf_counter()
     try:
-        html = render_html(build_context(sections, build_info, out / "figures"))
+        html = render_html(build_context(sections, build_info, meta, out / "figures"))
         (out / "report.html").write_text(html, encoding="utf-8")
+        (out / "summary.json").write_text(json.dumps(summary_json(sections, build_info), indent=1), encoding="utf-8")
         if not args.no_pdf:
             write_pdf(html, out / "report.pdf")
     except OSError as exc:
@@ -192,9 +226,9 @@ def build(args: argparse.Namespace) -> int:
     report_s = time.perf_counter() - start
 
     print(f"\n  {'experiment':<19}{'result':<11}    time", file=sys.stderr)
-    for exp_id, meta in summary:
-        wall = f"{meta['wall_s']:8.1f} s" if "wall_s" in meta else "       –"
-        print(f"  {exp_id:<19}{meta['status']:<11}{wall}", file=sys.stderr)
+    for s in sections:
+        wall = f"{s.meta['wall_s']:8.1f} s" if "wall_s" in s.meta else "       –"
+        print(f"  {s.exp_id:<19}{s.meta['status']:<11}{wall}", file=sys.stderr)
     print(f"  {'report':<19}{'rendered':<11}{report_s:8.1f} s", file=sys.stderr)
     print(f"report: {(out / 'report.html').resolve()}" + ("" if args.no_pdf else f" and {(out / 'report.pdf').resolve()}"),
           file=sys.stderr)

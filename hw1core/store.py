@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -15,32 +13,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import OutputError
-
-CORE_MODULES = ("data", "engine", "models", "analysis", "recipes")  # shared code whose edits change every result
-
-
-@dataclass
-class Results:
-    """What an experiment returns: JSON-able values, numpy arrays and pandas tables; meta is filled by the build."""
-    values: dict = field(default_factory=dict)
-    arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    meta: dict = field(default_factory=dict)
-
-
-def code_fingerprint(module=None) -> str:
-    """Hash of the experiment module's source (if given) and of the shared core it runs on."""
-    import importlib
-    h = hashlib.sha256(inspect.getsource(module).encode() if module else b"core")
-    for name in CORE_MODULES:
-        try:
-            h.update(inspect.getsource(importlib.import_module(f"hw1core.{name}")).encode())
-        except ModuleNotFoundError:
-            pass
-    return h.hexdigest()[:16]
+from .results import Results
 
 
 def config_key(config: dict, fingerprint: str) -> str:
+    """The store key: the resolved config and the fingerprint of the code that computes with it."""
     canonical = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(f"{canonical}|{fingerprint}".encode()).hexdigest()[:16]
 

@@ -5,7 +5,7 @@ import math
 import numbers
 import string
 
-from hw1core.outputs import Finding
+from .outputs import Finding
 
 
 def fmt_number(value, kind: str | None = None) -> str:

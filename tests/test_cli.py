@@ -101,3 +101,78 @@ def test_changed_config_reruns_only_that_experiment(tiny_build):
     proc = build("--out", str(out), "--no-pdf", *TINY, "--set", "simulate.epochs=31")
     assert proc.returncode == 0, proc.stderr
     assert "running simulate" in proc.stderr and "running actual-task" not in proc.stderr
+
+
+def test_summary_json_has_every_experiment_with_its_headline_numbers(tiny_build):
+    import json
+    import math
+    from hw1core.experiments import REGISTRY
+    out, _ = tiny_build
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["profile"] == "quick" and list(summary["experiments"]) == list(REGISTRY)
+    for exp_id, entry in summary["experiments"].items():
+        assert entry["status"] in ("run", "stored") and entry["steps"] > 0 and entry["wall_s"] > 0, exp_id
+        numbers = [v for v in entry["headline"].values() if isinstance(v, (int, float))]
+        assert numbers and any(math.isfinite(v) for v in numbers), exp_id
+    params = summary["experiments"]["param-count"]["headline"]
+    assert params["params.CNN-21"] < params["params.CNN-22"] < params["params.CNN-23"]
+
+
+def test_render_trains_nothing_and_reuses_every_stored_result(tiny_build):
+    out, _ = tiny_build
+    proc = build("--out", str(out), "--render", "--no-pdf", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    assert "running" not in proc.stderr and "not built" not in proc.stderr
+    assert proc.stderr.count("stored") >= 11
+
+
+def test_render_without_stored_results_names_them_in_one_line(tmp_path):
+    proc = build("--out", str(tmp_path / "out"), "--render", "--no-pdf", "--quick")
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("not built")]
+    assert len(lines) == 1 and "simulate" in lines[0] and "sharpness" in lines[0]
+    assert "running" not in proc.stderr
+    assert (tmp_path / "out" / "report.html").read_text().count("Not built yet") == 11
+
+
+STUDENT = 'title = "HW1 <b>of</b> Ada"\nauthor = "Ada <script>x()</script> Lovelace"\nstudent_id = 4242\n' \
+          'course = "Deep Learning"\nrepository = "https://example.org/ada/hw1"\n'
+NOTE = "Depth *helps* here.\n\n<script>alert(1)</script> and <b>bold?</b>\n"
+
+
+def test_student_details_and_notes_appear_escaped_in_html_and_pdf(tiny_build, tmp_path):
+    from pypdf import PdfReader
+    out, _ = tiny_build
+    (tmp_path / "report.toml").write_text(STUDENT)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "simulate.md").write_text(NOTE)
+    (tmp_path / "notes" / "simulat.md").write_text("typo")
+    proc = build("--out", str(out), "--render", *TINY, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "running" not in proc.stderr
+    warning = [line for line in proc.stderr.splitlines() if "simulat.md" in line]
+    assert len(warning) == 1 and warning[0].startswith("warning:") and "simulate.md" in warning[0]
+    html = (out / "report.html").read_text()
+    assert "<script>" not in html.split("</style>")[1] and "<b>" not in html
+    assert "Ada &lt;script&gt;x()&lt;/script&gt; Lovelace" in html and "4242" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; and &lt;b&gt;bold?&lt;/b&gt;" in html
+    assert "Depth <em>helps</em> here." in html
+    assert html.index("Depth <em>helps</em>") < html.index('class="findings"', html.index('id="simulate"'))
+    pdf = PdfReader(out / "report.pdf")
+    assert pdf.metadata.title == "HW1 <b>of</b> Ada (draft)" and pdf.metadata.author == "Ada <script>x()</script> Lovelace"
+    first = pdf.pages[0].extract_text()
+    assert "Lovelace" in first and "4242" in first and "Deep Learning" in first
+    text = "".join(page.extract_text() for page in pdf.pages)
+    assert "<script>alert(1)</script> and <b>bold?</b>" in text
+
+
+@pytest.mark.parametrize("content, words", [
+    ('author = "Ada"\nauthr = "x"\n', ["report.toml", "authr", "author"]),
+    ('author = "Ada\n', ["report.toml", "not valid TOML"]),
+    ('author = ["a", "b"]\n', ["report.toml", "author", "text"]),
+])
+def test_a_bad_report_toml_is_one_line_naming_the_file_and_key(tmp_path, content, words):
+    (tmp_path / "report.toml").write_text(content)
+    proc = build("--out", str(tmp_path / "out"), "--render", "--no-pdf", cwd=tmp_path, timeout=120)
+    assert_one_line_error(proc, *words)
+    assert proc.returncode == 2 and not (tmp_path / "out" / "report.html").exists()

@@ -2,9 +2,10 @@ import numpy as np
 import pandas as pd
 
 from hw1core.experiments import simulate
-from hw1core.outputs import Finding
-from hw1core.store import Results
+from hw1core.results import Results
 from report.context import Section, build_context
+from report.outputs import Finding, Question
+from report.sections import simulate as simulate_view
 from report.format import fmt_number, render_finding
 from report.render import render_html
 
@@ -30,7 +31,7 @@ def test_number_formats():
 
 def test_simulate_finding_names_the_measured_best_model():
     res = simulate_results({"MLP-deep": 0.02, "MLP-middle": 0.01, "MLP-shallow": 0.04})
-    first = simulate.findings(res)[0]
+    first = simulate_view.findings(res)[0]
     assert first.values["best"] == "MLP-middle" and first.values["worst"] == "MLP-shallow"
     assert first.values["ratio"] == 4.0
     text = render_finding(first)
@@ -39,7 +40,7 @@ def test_simulate_finding_names_the_measured_best_model():
 
 def test_simulate_finding_agrees_with_expectation_when_deep_wins():
     res = simulate_results({"MLP-deep": 0.01, "MLP-middle": 0.02, "MLP-shallow": 0.04})
-    assert "as expected" in render_finding(simulate.findings(res)[0])
+    assert "as expected" in render_finding(simulate_view.findings(res)[0])
 
 
 def test_converged_epoch():
@@ -50,11 +51,13 @@ def test_converged_epoch():
 
 def test_template_escapes_every_value(monkeypatch):
     res = simulate_results({"MLP-deep": 0.01, "MLP-middle": 0.02, "MLP-shallow": 0.04})
-    monkeypatch.setattr(simulate, "figures", lambda r: [])
-    monkeypatch.setattr(simulate, "QUESTIONS", [simulate.Question("q", "1", ["findings"])])
-    monkeypatch.setattr(simulate, "findings", lambda r: [Finding("{x}", {"x": "<script>alert(1)</script>"})])
-    monkeypatch.setattr(simulate, "tables", lambda r: [])
+    monkeypatch.setattr(simulate_view, "figures", lambda r: [])
+    monkeypatch.setattr(simulate_view, "FIGURES", ())
+    monkeypatch.setattr(simulate_view, "QUESTIONS", [Question("q", "1", ["findings"])])
+    monkeypatch.setattr(simulate_view, "findings", lambda r: [Finding("{x}", {"x": "<script>alert(1)</script>"})])
+    monkeypatch.setattr(simulate_view, "tables", lambda r: [])
+    monkeypatch.setattr(simulate_view, "TABLES", ())
     info = {"profile": "quick", "generated": "now", "device": "cpu", "commit": "c", "versions": "v", "seeds": "s",
             "command": "c", "bench": None}
-    html = render_html(build_context([Section(simulate, simulate.Config(), res, {})], info))
+    html = render_html(build_context([Section("simulate", simulate_view, simulate.Config(), res, {})], info))
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -11,8 +11,8 @@ import pandas as pd
 
 import build
 from hw1core import store as store_module
-from hw1core.experiments import REGISTRY, sensitivity
-from hw1core.store import Results, code_fingerprint
+from hw1core.results import Results
+from report.sections import sensitivity
 from test_cli import ROOT, TINY, assert_one_line_error
 from test_cli import build as run_build
 
@@ -46,19 +46,6 @@ def test_force_reruns_only_the_named_experiment(tmp_path):
     assert run_build("--out", str(out), *SMALL).returncode == 0
     forced = run_build("--out", str(out), "--force", "grad-norm", *SMALL)
     assert forced.returncode == 0 and ran(forced.stderr) == {"grad-norm"}
-
-
-def test_code_fingerprint_follows_the_module_source(tmp_path, monkeypatch):
-    mod = tmp_path / "fake_exp.py"
-    mod.write_text("VERSION = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import importlib
-    import fake_exp
-    before = code_fingerprint(fake_exp)
-    mod.write_text("VERSION = 2\n")
-    importlib.reload(fake_exp)
-    assert code_fingerprint(fake_exp) != before
-    assert code_fingerprint(REGISTRY["simulate"]) != code_fingerprint(REGISTRY["grad-norm"])
 
 
 def test_wrong_type_value_is_one_line(tmp_path):

@@ -1,8 +1,9 @@
 import numpy as np
 import pandas as pd
 
-from hw1core.experiments import simulate
-from hw1core.store import Results, Store, code_fingerprint, config_key
+from hw1core.fingerprint import code_fingerprint
+from hw1core.results import Results
+from hw1core.store import Store, config_key
 
 
 def test_roundtrip(tmp_path):
@@ -36,7 +37,7 @@ def test_parts_are_computed_once_then_dropped_on_save(tmp_path):
 
 
 def test_key_depends_on_config_and_code():
-    fp = code_fingerprint(simulate)
+    fp = code_fingerprint("hw1core.experiments.simulate")
     assert config_key({"epochs": 1}, fp) == config_key({"epochs": 1}, fp)
     assert config_key({"epochs": 1}, fp) != config_key({"epochs": 2}, fp)
     assert config_key({"epochs": 1}, fp) != config_key({"epochs": 1}, "other-code")
@@ -47,6 +48,7 @@ def test_force_retrains_a_shared_model_once_per_build(tmp_path):
     from hw1core.experiments import Context
     store, calls = Store(tmp_path), []
     compute = lambda: calls.append(1) or {"v": np.ones(1)}
+    compute.__module__ = "hw1core.recipes"  # a shared model is keyed by the code of the module that trains it
     cpu = torch.device("cpu")
     Context(cpu, None, store, "a", "k").shared({"m": 1}, compute)
     Context(cpu, None, store, "b", "k").shared({"m": 1}, compute)  # another experiment reuses it

@@ -1,4 +1,4 @@
-"""HW1-2 optimisation path: 8 runs of one architecture, weights every 3 epochs, one shared PCA."""
+"""Compute stage. HW1-2 optimisation path: 8 runs of one architecture, weights every 3 epochs, one shared PCA."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -7,13 +7,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import analysis, data, engine, models, plots
-from ..outputs import FigureSpec, Finding, Question, TableSpec
-from ..store import Results
+from .. import analysis, data, engine, models
+from ..results import Results
 
 ID = "optimization-path"
-TITLE = "Visualise the optimisation process"
-PART = "HW1-2 Optimization"
 
 
 @dataclass
@@ -34,37 +31,9 @@ class Config:
 
 QUICK = dict(epochs=6, n_train=1000, n_test=500, batch_size=100)
 
-QUESTIONS = [
-    Question("Describe the settings: recording cycle, optimiser, reduction method", "1", ["setup"]),
-    Question("The 8 runs for the whole model and for one layer, in separate figures", "1", ["fig:whole", "fig:layer"]),
-    Question("Comment on the results", "1", ["table:runs", "findings"]),
-]
-
 
 def is_regression(cfg: Config) -> bool:
     return models.ARCHS[cfg.model].input_shape == (1,)
-
-
-def architectures(cfg: Config) -> list[str]:
-    return [cfg.model]
-
-
-def setup(cfg: Config) -> list[tuple[str, str]]:
-    task = (f"f1 regression ({cfg.n_points} points), MSE; points labelled with the training loss" if is_regression(cfg)
-            else "CIFAR-10 classification, cross-entropy; points labelled with test accuracy "
-                 f"({'all' if not cfg.n_test else f'{cfg.n_test:,}'} test images)")
-    sched = f"StepLR ×{cfg.gamma:g} every {cfg.step_size} epochs" if cfg.step_size else "constant learning rate"
-    return [
-        ("Task", task),
-        ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params), {cfg.runs} runs, seeds "
-                  f"0–{cfg.runs - 1}, trained together as one stacked model"),
-        ("Optimiser", f"Adam, lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, {sched}; batch {cfg.batch_size}; "
-                      f"{cfg.epochs} epochs" + ("" if is_regression(cfg) else
-                                                 f" on {'all' if not cfg.n_train else f'{cfg.n_train:,}'} training images")),
-        ("Recording cycle", f"all weights at initialisation and every {cfg.every} epochs"),
-        ("Reduction", "PCA to 2 components (scikit-learn), fitted once over every recorded vector of all runs together, "
-                      "so all runs share one basis; the same for the first layer alone"),
-    ]
 
 
 def make_task(cfg: Config, ctx) -> tuple[engine.Task, str]:
@@ -116,64 +85,3 @@ def run(cfg: Config, ctx) -> Results:
                                        "start": out["metric"][:, 0], "end": out["metric"][:, -1],
                                        "distance travelled": out["travel"]})
     return res
-
-
-def trajectory_figure(res: Results, key: str, title: str) -> FigureSpec:
-    coords, metric, epochs = res.arrays[key], res.arrays["metric"], res.arrays["epochs"]
-    evr = res.values[f"{key}_evr"]
-    fig, (ax,) = plots.new_figure(width=6.4, height=5.0)
-    acc = res.values["metric"] == "accuracy"
-    for k in range(coords.shape[0]):
-        c = plots.COLORS[k % len(plots.COLORS)]
-        ax.plot(coords[k, :, 0], coords[k, :, 1], "-", color=c, linewidth=1, alpha=0.8, label=f"run {k}")
-        ax.plot(coords[k, 0, 0], coords[k, 0, 1], "o", color=c, markersize=6, markerfacecolor="white")
-        ax.plot(coords[k, -1, 0], coords[k, -1, 1], "*", color=c, markersize=11)
-        ax.plot(coords[k, 1:-1, 0], coords[k, 1:-1, 1], ".", color=c, markersize=4)
-        for j in range(coords.shape[1]):
-            ax.annotate(f"{metric[k, j]:.0%}" if acc else f"{metric[k, j]:.2g}", coords[k, j], fontsize=5.5,
-                        color=c, xytext=(2, 2), textcoords="offset points")
-    ax.set(xlabel=f"PC 1 ({evr[0]:.1%} of variance)", ylabel=f"PC 2 ({evr[1]:.1%} of variance)", title=title)
-    ax.legend(fontsize=7, ncols=4, loc="best")
-    cap = (f"{title}: the {coords.shape[0]} runs in one shared PCA basis, weights recorded at epochs "
-           f"{', '.join(map(str, epochs))}; ○ start, ★ end; labels: test {res.values['metric']}"
-           if acc else f"{title}: labels: training loss")
-    return FigureSpec(key, cap + ".", fig)
-
-
-def figures(res: Results) -> list[FigureSpec]:
-    return [trajectory_figure(res, "whole", "Whole model"), trajectory_figure(res, "layer", "First layer")]
-
-
-def tables(res: Results) -> list[TableSpec]:
-    t = res.tables["runs"].copy()
-    if res.values["metric"] == "accuracy":
-        t["start"], t["end"] = [f"{v:.1%}" for v in t["start"]], [f"{v:.1%}" for v in t["end"]]
-    t = t.rename(columns={"start": f"{res.values['metric']} at start", "end": f"{res.values['metric']} at end",
-                          "distance travelled": "‖θ_end − θ_start‖"})
-    return [TableSpec("runs", "Per run: the recorded metric at the first and last snapshot and the distance its "
-                              "weights travelled.", t)]
-
-
-def findings(res: Results) -> list[Finding]:
-    v, t = res.values, res.tables["runs"]
-    out = [Finding("Two components explain {w:pct} of the variance of the whole-model weights and {l:pct} for the "
-                   "first layer, so the figures show {what} of the motion.",
-                   {"w": sum(v["whole_evr"]), "l": sum(v["layer_evr"]),
-                    "what": "most" if sum(v["whole_evr"]) > 0.5 else "only part"})]
-    ratio = v["end_dist_mean"] / v["travel_mean"]
-    out.append(Finding("The runs end {d:sig} apart on average (Euclidean, all weights) after travelling {t:sig} each "
-                       "from their starts ({r:ratio}): {verdict}.",
-                       {"d": v["end_dist_mean"], "t": v["travel_mean"], "r": ratio,
-                        "verdict": "every seed settles in its own region of weight space" if ratio > 0.5 else
-                        "the runs end close together relative to how far they moved"}))
-    lo, hi = t["end"].min(), t["end"].max()
-    if v["metric"] == "accuracy":
-        spread = 100 * (hi - lo)
-        out.append(Finding("Final test accuracy ranges from {lo:pct} to {hi:pct} across runs ({spread:sig} points): "
-                           "{verdict}.", {"lo": lo, "hi": hi, "spread": spread,
-                                          "verdict": "different end points, similar performance" if spread < 3 else
-                                          "the seeds differ in performance as well as in weights"}))
-    else:
-        out.append(Finding("Final training loss ranges from {lo:sig} to {hi:sig} across runs ({r:ratio}).",
-                           {"lo": lo, "hi": hi, "r": hi / lo}))
-    return out

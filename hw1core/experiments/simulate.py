@@ -1,4 +1,4 @@
-"""HW1-1 simulate: three MLPs of ~573 parameters fit two 1-D functions; several seeds each."""
+"""Compute stage. HW1-1 simulate: three MLPs of ~573 parameters fit two 1-D functions; several seeds each."""
 from __future__ import annotations
 
 import math
@@ -8,13 +8,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import data, engine, models, plots
-from ..outputs import FigureSpec, Finding, Question, TableSpec
-from ..store import Results
+from .. import data, engine, models
+from ..results import Results
 
 ID = "simulate"
-TITLE = "Simulate a function"
-PART = "HW1-1 Deep vs shallow"
 
 FUNCTIONS = data.FUNCTIONS
 
@@ -34,30 +31,6 @@ class Config:
 
 
 QUICK = dict(epochs=600, seeds=3)
-
-QUESTIONS = [
-    Question("Describe the models (with their parameter counts) and the functions", "0.5", ["setup", "fig:targets"]),
-    Question("Training loss of all models in one chart", "0.5", ["fig:loss"]),
-    Question("Predictions of all models and the ground truth in one graph", "0.5", ["fig:predictions"]),
-    Question("Comment on the results", "1", ["table:summary", "findings"]),
-    Question("Bonus: more than two models; more than one function", "0.25 + 0.25", ["bonus"]),
-]
-
-
-def architectures(cfg: Config) -> list[str]:
-    return list(cfg.models)
-
-
-def setup(cfg: Config) -> list[tuple[str, str]]:
-    return [
-        ("Task", f"regression of {', '.join(f'{f}(x) = {FUNCTIONS[f][0]}' for f in cfg.functions)} on x ∈ [−1, 1]"),
-        ("Training data", f"{cfg.n_train} evenly spaced points; predictions drawn on {cfg.n_grid} points"),
-        ("Models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in cfg.models)),
-        ("Loss, optimiser", f"MSE; Adam, lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, constant learning rate"),
-        ("Batch size, epochs", f"{cfg.batch_size}, {cfg.epochs:,} epochs (reshuffled every epoch)"),
-        ("Seeds", f"{cfg.seeds} per model and function (seeds 0–{cfg.seeds - 1}); bands show min–max over seeds"),
-        ("Convergence", f"first epoch after which the loss changes by less than {cfg.converge_tol:g} between epochs"),
-    ]
 
 
 def train_model(arch: str, cfg: Config, x: torch.Tensor, targets: torch.Tensor, grid: torch.Tensor) -> dict:
@@ -113,89 +86,3 @@ def run(cfg: Config, ctx) -> Results:
                          "converged_epoch_median": float(np.median(done)) if done else math.nan})
     res.tables["summary"] = pd.DataFrame(rows)
     return res
-
-
-def figures(res: Results) -> list[FigureSpec]:
-    cfg = res.values["config"]
-    fns, archs = cfg["functions"], cfg["models"]
-    grid = res.arrays["grid"]
-    figs = []
-    fig, axes = plots.new_figure(len(fns), height=2.8)
-    for ax, f in zip(axes, fns):
-        ax.plot(grid, res.arrays[f"truth/{f}"], color="black", linewidth=1.2)
-        ax.set(title=f"{f}(x) = {FUNCTIONS[f][0]}", xlabel="x", ylabel=f"{f}(x)")
-    figs.append(FigureSpec("targets", "The target functions on [−1, 1].", fig))
-
-    fig, axes = plots.new_figure(len(fns), height=3.4)
-    for ax, f in zip(axes, fns):
-        for color, arch in zip(plots.COLORS, archs):
-            loss = res.arrays[f"loss/{f}/{arch}"]
-            plots.band(ax, plots.epochs_axis(loss.shape[1]), loss, f"{arch} ({res.values['params'][arch]:,})", color)
-        ax.set(yscale="log", title=f"{f}: training loss", xlabel="epoch", ylabel="MSE (log)")
-        ax.legend(fontsize=8)
-    figs.append(FigureSpec("loss", f"Training loss per epoch of the three models, mean over {cfg['seeds']} seeds "
-                                   "with a min–max band; one panel per function.", fig))
-
-    fig, axes = plots.new_figure(len(fns), height=3.4)
-    for ax, f in zip(axes, fns):
-        ax.plot(grid, res.arrays[f"truth/{f}"], color="black", linewidth=2.2, alpha=0.35, label="ground truth")
-        for color, arch in zip(plots.COLORS, archs):
-            plots.band(ax, grid, res.arrays[f"pred/{f}/{arch}"], arch, color)
-        ax.set(title=f"{f}: predictions", xlabel="x", ylabel="prediction")
-        ax.legend(fontsize=8)
-    figs.append(FigureSpec("predictions", "Predictions after training over the ground truth (mean over seeds, "
-                                          "min–max band).", fig))
-    return figs
-
-
-def tables(res: Results) -> list[TableSpec]:
-    t = res.tables["summary"]
-    frame = pd.DataFrame({
-        "function": t["function"], "model": t["model"], "params": t["params"],
-        "final loss (mean ± sd)": [f"{m:.3g} ± {s:.2g}" for m, s in zip(t["final_loss_mean"], t["final_loss_sd"])],
-        "converged at epoch (median)": [f"{e:,.0f}" if c else "not converged" for e, c in
-                                        zip(t["converged_epoch_median"], t["converged_runs"])],
-        "runs converged": [f"{c}/{n}" for c, n in zip(t["converged_runs"], t["runs"])],
-        "runs diverged": t["diverged_runs"],
-    })
-    return [TableSpec("summary", "Final training loss and convergence epoch per function and model.", frame)]
-
-
-def findings(res: Results) -> list[Finding]:
-    t = res.tables["summary"]
-    out = []
-    for f, rows in t.groupby("function", sort=False):
-        rows = rows.dropna(subset=["final_loss_mean"]).sort_values("final_loss_mean")
-        if rows.empty:
-            continue
-        best, worst = rows.iloc[0], rows.iloc[-1]
-        deepest = res.values["config"]["models"][0]
-        verdict = ("as expected, since depth lets a network build more linear pieces from the same parameters"
-                   if best["model"] == deepest else
-                   f"contrary to the expectation that the deepest model ({deepest}) fits best")
-        out.append(Finding("On {f}, {best} reached the lowest final training loss ({best_loss:sig}), "
-                           "{ratio:ratio} lower than {worst} ({worst_loss:sig}); " + verdict + ".",
-                           {"f": f, "best": best["model"], "best_loss": best["final_loss_mean"], "worst": worst["model"],
-                            "worst_loss": worst["final_loss_mean"],
-                            "ratio": worst["final_loss_mean"] / best["final_loss_mean"]}))
-    means = t.groupby("function", sort=False)["final_loss_mean"].mean()
-    if len(means) == 2 and means.notna().all():
-        hard, easy = means.idxmax(), means.idxmin()
-        out.append(Finding("Averaged over the models, {hard} ended with a {ratio:ratio} higher loss than {easy}: "
-                           "{why}",
-                           {"hard": hard, "easy": easy, "ratio": means[hard] / means[easy],
-                            "why": "its jumps cannot be matched by a continuous piecewise-linear network, so the fit "
-                                   "rounds the steps." if hard == "f2" else "its narrow central peak is hard to fit."}))
-    conv, total = int(t["converged_runs"].sum()), int(t["runs"].sum())
-    out.append(Finding("{conv:int} of {total:int} runs met the convergence criterion (loss change below {tol} "
-                       "between epochs until the end); the others were still changing by more than that in their last epochs.",
-                       {"conv": conv, "total": total, "tol": f"{res.values['config']['converge_tol']:g}"}))
-    if t["diverged_runs"].sum():
-        out.append(Finding("{n:int} runs diverged (non-finite loss) and are left out of the means.",
-                           {"n": int(t["diverged_runs"].sum())}))
-    return out
-
-
-def bonus(res: Results) -> str:
-    return (f"{len(res.values['config']['models'])} models and {len(res.values['config']['functions'])} functions "
-            "are compared.")

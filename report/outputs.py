@@ -38,3 +38,8 @@ class Question:
     text: str
     points: str
     answers: list[str]
+
+
+def by_row(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> dict[str, float | int | str]:
+    """Table cells as flat headline names, `<column>.<key values joined by '.'>`, e.g. `test_acc.MNIST.CNN-2`."""
+    return {f"{col}.{'.'.join(str(row[k]) for k in keys)}": row[col] for _, row in frame.iterrows() for col in columns}

@@ -1,0 +1,77 @@
+"""The experiments' presentation: what each section of the report must provide (`Presentation`), one module per
+experiment id (`report/sections/<id with _>.py`), and the check that every question names outputs that exist.
+
+Nothing here counts towards a store key: an edit to a question, caption, table layout or finding never retrains.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any, Protocol, runtime_checkable
+
+from hw1core.experiments import REGISTRY
+from hw1core.results import Results
+
+from ..outputs import FigureSpec, Finding, Question, TableSpec
+
+ANSWER_KINDS = ("setup", "fig", "table", "findings", "bonus")
+
+
+@runtime_checkable
+class Presentation(Protocol):
+    """How one experiment appears in the report; every function reads the compute stage's Results (or its Config)."""
+    TITLE: str
+    PART: str  # the homework part the section belongs to, e.g. "HW1-1 Deep vs shallow"
+    QUESTIONS: list[Question]  # the graded questions, each answered by 'setup', 'fig:NAME', 'table:NAME', ...
+    FIGURES: tuple[str, ...]  # the names `figures` returns, in order
+    TABLES: tuple[str, ...]  # the names `tables` returns, in order
+
+    def architectures(self, cfg: Any) -> list[str]:
+        """The models whose layer tables the setup shows."""
+
+    def setup(self, cfg: Any) -> list[tuple[str, str]]:
+        """The setup table's rows."""
+
+    def figures(self, res: Results) -> list[FigureSpec]: ...
+
+    def tables(self, res: Results) -> list[TableSpec]: ...
+
+    def findings(self, res: Results) -> list[Finding]:
+        """Observations as sentence templates with the measured values they quote."""
+
+    def headline(self, res: Results) -> dict[str, float | int | str]:
+        """The numbers the findings quote, under stable names, for out/summary.json."""
+
+
+
+def reference_errors(exp_id: str, view: Presentation) -> list[str]:
+    """What is wrong with the questions' references to the section's outputs (empty when all is well)."""
+    errors, used = [], set()
+    for q in view.QUESTIONS:
+        for ref in q.answers:
+            kind, _, name = ref.partition(":")
+            declared = {"fig": view.FIGURES, "table": view.TABLES}.get(kind)
+            if kind not in ANSWER_KINDS:
+                errors.append(f"question '{q.text}' answers with '{ref}': unknown kind; valid: {', '.join(ANSWER_KINDS)}")
+            elif declared is not None and name not in declared:
+                errors.append(f"question '{q.text}' names {ref}, which is not among {kind}: {', '.join(declared)}")
+            elif kind == "bonus" and not hasattr(view, "bonus"):
+                errors.append(f"question '{q.text}' answers with 'bonus', but the section has no bonus()")
+            used.add(ref)
+    unused = [f"fig:{n}" for n in view.FIGURES if f"fig:{n}" not in used] + \
+             [f"table:{n}" for n in view.TABLES if f"table:{n}" not in used]
+    errors += [f"{ref} is answered by no question" for ref in unused]
+    return [f"report/sections/{exp_id.replace('-', '_')}.py: {e}" for e in errors]
+
+
+def load_sections() -> dict[str, Presentation]:
+    """The presentation of every registered experiment, checked; a bad reference fails here, before any training."""
+    sections = {exp_id: import_module(f"{__name__}.{exp_id.replace('-', '_')}") for exp_id in REGISTRY}
+    errors = [f"report/sections/{i.replace('-', '_')}.py: does not provide the Presentation interface"
+              for i, v in sections.items() if not isinstance(v, Presentation)]
+    errors += [e for exp_id, view in sections.items() for e in reference_errors(exp_id, view)]
+    if errors:
+        raise ImportError("; ".join(errors))
+    return sections
+
+
+SECTIONS: dict[str, Presentation] = load_sections()

@@ -1,0 +1,162 @@
+"""Report section. HW1-1 actual task: three CNNs on CIFAR-10 (report R) and three on MNIST (report V)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from hw1core import models
+from hw1core.experiments.actual_task import PLATEAU_PP, Config, datasets
+from hw1core.results import Results
+
+from .. import plots
+from ..outputs import FigureSpec, Finding, Question, TableSpec, by_row
+
+TITLE = "Train on actual tasks"
+PART = "HW1-1 Deep vs shallow"
+
+QUESTIONS = [
+    Question("Describe the models (with their parameter counts) and the tasks", "0.5", ["setup"]),
+    Question("Training loss of all models in one chart", "0.5", ["fig:loss-CIFAR-10", "fig:loss-MNIST"]),
+    Question("Training accuracy of all models in one chart", "0.5", ["fig:acc-CIFAR-10", "fig:acc-MNIST"]),
+    Question("Comment on the results", "1", ["table:summary", "findings"]),
+    Question("Bonus: more than two models; more than one task", "0.25 + 0.25", ["bonus"]),
+]
+FIGURES = ("loss-CIFAR-10", "acc-CIFAR-10", "loss-MNIST", "acc-MNIST")
+TABLES = ("summary",)
+
+
+def architectures(cfg: Config) -> list[str]:
+    return list(cfg.cifar_models) + list(cfg.mnist_models)
+
+
+def size(n: int, full: int) -> str:
+    return f"{n:,} of {full:,} (fixed random subset)" if 0 < n < full else f"all {full:,}"
+
+
+def setup(cfg: Config) -> list[tuple[str, str]]:
+    rows = []
+    for name, d in datasets(cfg).items():
+        tc = d["train"]
+        full_train, full_test = (50_000, 10_000) if name == "CIFAR-10" else (60_000, 10_000)
+        sched = f"StepLR ×{tc.gamma:g} every {tc.step_size} epochs" if tc.step_size else "constant learning rate"
+        rows += [
+            (f"{name} data", f"train {size(d['n_train'], full_train)}; test {size(d['n_test'], full_test)}"),
+            (f"{name} models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in d["models"])),
+            (f"{name} training", f"cross-entropy on logits; Adam lr {tc.lr:g}, weight decay {tc.weight_decay:g}, "
+                                 f"{sched}; batch {tc.batch_size}; {tc.epochs} epochs; seed {cfg.seed}"),
+        ]
+    rows.append(("Inputs", "CIFAR-10: random crop 32 (reflect padding 4) and horizontal flip, normalised with the "
+                           "channel means and standard deviations; MNIST: pixels scaled to [0, 1]"))
+    rows.append(("Metrics", "training loss/accuracy are averages over each epoch's mini-batches; test metrics are "
+                            "measured after each epoch in evaluation mode"))
+    return rows
+
+
+def figures(res: Results) -> list[FigureSpec]:
+    figs = []
+    for name, d in res.values["datasets"].items():
+        for metric, label, log in (("loss", "cross-entropy", True), ("acc", "accuracy", False)):
+            fig, (ax,) = plots.new_figure(width=6.4, height=3.6)
+            for color, arch in zip(plots.COLORS, d["models"]):
+                for split, style in (("train", "-"), ("test", "--")):
+                    y = res.arrays[f"{split}_{metric}/{name}/{arch}"]
+                    ax.plot(plots.epochs_axis(len(y)), y, linestyle=style, color=color, linewidth=1.3,
+                            marker="o" if len(y) <= 20 else None, markersize=3, label=f"{arch} {split}")
+            if d["step_size"] and d["step_size"] < d["epochs"]:
+                for e in range(d["step_size"], d["epochs"], d["step_size"]):
+                    ax.axvline(e + 0.5, color="grey", linewidth=0.6, linestyle=":")
+            ax.set(xlabel="epoch", ylabel=label + (" (log)" if log else ""), yscale="log" if log else "linear",
+                   title=f"{name}: {label}")
+            ax.legend(fontsize=7, ncols=2)
+            plots.integer_ticks(ax)
+            note = " Dotted lines: learning-rate cuts." if d["step_size"] and d["step_size"] < d["epochs"] else ""
+            figs.append(FigureSpec(f"{metric}-{name}", f"{name}: training (solid) and test (dashed) {label} per epoch "
+                                                       f"of all models.{note}", fig))
+    return figs
+
+
+def tables(res: Results) -> list[TableSpec]:
+    t = res.tables["summary"]
+    frame = pd.DataFrame({
+        "data": t["dataset"], "model": t["model"], "params": t["params"],
+        "train loss": t["train_loss"], "test loss": t["test_loss"],
+        "train acc": [f"{a:.1%}" for a in t["train_acc"]], "test acc": [f"{a:.1%}" for a in t["test_acc"]],
+        "best test acc (epoch)": [f"{a:.1%} ({e})" for a, e in zip(t["best_test_acc"], t["best_epoch"])],
+        "diverged": [f"epoch {e}" if e else "no" for e in t["diverged_epoch"]],
+    })
+    return [TableSpec("summary", "Final metrics per model (last epoch) and the best test accuracy.", frame)]
+
+
+def findings(res: Results) -> list[Finding]:
+    t = res.tables["summary"]
+    out = []
+    for name, rows in t.groupby("dataset", sort=False):
+        d = res.values["datasets"][name]
+        for _, r in rows[rows["diverged_epoch"] > 0].iterrows():
+            out.append(Finding("{model} diverged (non-finite loss) in epoch {e:int} on {name}; its curves stop there.",
+                               {"model": r["model"], "e": r["diverged_epoch"], "name": name}))
+        rows = rows.dropna(subset=["test_acc"]).sort_values("test_acc", ascending=False)
+        if rows.empty:
+            continue
+        best, worst = rows.iloc[0], rows.iloc[-1]
+        biggest = rows.loc[rows["params"].idxmax()]
+        out.append(Finding(
+            "On {name}, {best} reached the highest final test accuracy ({acc:pct}), {gap:sig} points above {worst} "
+            "({wacc:pct}); the largest model, {big} ({bparams:count} parameters), reached {bacc:pct}.",
+            {"name": name, "best": best["model"], "acc": best["test_acc"], "worst": worst["model"],
+             "wacc": worst["test_acc"], "gap": 100 * (best["test_acc"] - worst["test_acc"]), "big": biggest["model"],
+             "bparams": biggest["params"], "bacc": biggest["test_acc"]}))
+        gaps = (rows["train_acc"] - rows["test_acc"])
+        g = rows.loc[gaps.idxmax()]
+        if gaps.max() <= 0:
+            out.append(Finding("On {name}, every model's final test accuracy is at or above its training accuracy "
+                               "(by {gap:sig} points or more): the training figure is averaged over an epoch of "
+                               "{aug} batches, and no model has begun to overfit.",
+                               {"name": name, "gap": -100 * gaps.max(),
+                                "aug": "augmented" if name == "CIFAR-10" else "mini-"}))
+            out.append(plateau_finding(name, rows, d))
+            continue
+        out.append(Finding("The largest train–test accuracy gap on {name} is {model}'s: {gap:sig} points "
+                           "({train:pct} train vs {test:pct} test).",
+                           {"name": name, "model": g["model"], "gap": 100 * gaps.max(), "train": g["train_acc"],
+                            "test": g["test_acc"]}))
+        out.append(plateau_finding(name, rows, d))
+    return out
+
+
+def plateau_finding(name: str, rows: pd.DataFrame, d: dict) -> Finding:
+    """When test accuracy stopped improving, and whether the learning-rate schedule explains it."""
+    latest = rows.loc[rows["plateau_epoch"].idxmax()]
+    epoch, step, epochs = int(latest["plateau_epoch"]), d["step_size"], d["epochs"]
+    values = {"name": name, "model": latest["model"], "epoch": epoch, "epochs": epochs,
+              "pp": f"{100 * PLATEAU_PP:g}"}
+    text = ("On {name}, every model came within {pp} points of its best test accuracy by epoch {epoch:int} of "
+            "{epochs:int} ({model} last). ")
+    if epoch >= epochs:
+        return Finding("On {name}, {model} reached its best test accuracy only in the last epoch ({epochs:int}): "
+                       "the run ended before test accuracy stopped improving.", values)
+    if not step or step >= epochs:
+        text += ("The learning rate was constant over the run, so the flattening is the fit saturating, not a schedule."
+                 if step == 0 else "No learning-rate cut fell inside this run (the first is after epoch {step:int}).")
+        values["step"] = step
+    else:
+        cuts = list(range(step, epochs, step))
+        before = [c for c in cuts if c < epoch]
+        values |= {"cut": cuts[0], "n": len(before), "factor": f"{d['gamma'] ** len(before):g}"}
+        if before:
+            text += ("By then the StepLR schedule had cut the learning rate {n:int} time(s), after epoch {cut:int} and "
+                     "every {step:int} epochs after, to {factor}× its start: the small steps freeze the weights, so "
+                     "test accuracy stops moving.")
+        else:
+            text += ("That is before the first learning-rate cut (after epoch {cut:int}), so the schedule did not "
+                     "cause the flattening: the fit saturated at the initial learning rate.")
+        values["step"] = step
+    return Finding(text, values)
+
+
+def bonus(res: Results) -> str:
+    n = sum(len(d["models"]) for d in res.values["datasets"].values())
+    return f"{n} models on {len(res.values['datasets'])} tasks ({', '.join(res.values['datasets'])})."
+
+
+def headline(res: Results) -> dict:
+    return by_row(res.tables["summary"], ["dataset", "model"], ["train_acc", "test_acc", "best_test_acc", "best_epoch"])

@@ -1,0 +1,80 @@
+"""Store keys follow the code that computes a result, and nothing else."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hw1core.experiments import REGISTRY
+from hw1core.fingerprint import code_fingerprint, dependencies, parsed
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = "hw1core.recipes"  # the module whose code keys the shared CIFAR-10 models
+
+
+@pytest.fixture
+def tree(tmp_path) -> Path:
+    """A copy of the project's code to edit."""
+    for folder in ("hw1core", "report", "templates"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def keys(root: Path) -> dict[str, str]:
+    """The code part of every store key: each experiment's, and the shared models'."""
+    names = {exp_id: m.__name__ for exp_id, m in REGISTRY.items()} | {"_shared": SHARED}
+    return {k: code_fingerprint(name, root) for k, name in names.items()}
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {rel}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_a_copy_has_the_same_keys_as_the_project(tree):
+    assert keys(tree) == keys(ROOT)
+    assert len(set(keys(tree).values())) == len(REGISTRY) + 1
+
+
+def changed_after(tree: Path, rel: str, old: str, new: str) -> set[str]:
+    """The keys that an edit of one file changes."""
+    before = keys(tree)
+    edit(tree, rel, old, new)
+    for cached in (code_fingerprint, dependencies, parsed):
+        cached.cache_clear()
+    after = keys(tree)
+    return {k for k in before if before[k] != after[k]}
+
+
+@pytest.mark.parametrize("rel, old, new", [
+    # a finding's sentence and a caption (presentation)
+    ("report/sections/simulate.py", "reached the lowest final training loss", "had the lowest final training loss"),
+    ("report/sections/sensitivity.py", "Every trained model: final metrics", "All trained models: final metrics"),
+    # comments and docstrings in the compute code every experiment uses
+    ("hw1core/engine.py", "\nimport", "\n# a new comment\nimport"),
+    ("hw1core/analysis.py", '"""', '"""Reworded. '),
+    ("hw1core/data.py", "def has_mnist(root: Path) -> bool:\n", 'def has_mnist(root: Path) -> bool:\n    """New."""\n'),
+    ("hw1core/experiments/sensitivity.py", '"""The trained models of one sweep', '"""The models of one sweep'),
+    ("templates/report.css", "body {", "body { letter-spacing: 0; "),
+])
+def test_presentation_comments_and_docstrings_leave_every_key_unchanged(tree, rel, old, new):
+    assert changed_after(tree, rel, old, new) == set()
+
+
+def test_an_edit_to_sensitivitys_sweep_changes_sensitivity_and_sharpness_only(tree):
+    assert changed_after(tree, "hw1core/experiments/sensitivity.py", "return [run(b, cfg.batch_lr)",
+                         "return [run(b, 2 * cfg.batch_lr)") == {"sensitivity", "sharpness"}
+
+
+def test_an_edit_to_one_experiments_training_code_changes_its_key_alone(tree):
+    assert changed_after(tree, "hw1core/experiments/simulate.py", "loss=\"mse\"", "loss=\"mse\" ") == set()  # spacing
+    assert changed_after(tree, "hw1core/experiments/grad_norm.py", "def train_run(", "def train_run_(") == {"grad-norm"}
+
+
+def test_an_edit_to_shared_code_changes_the_keys_of_its_users(tree):
+    users = {exp_id for exp_id, m in REGISTRY.items() if "hw1core.recipes" in dependencies(m.__name__)}
+    assert {"param-count", "interpolation", "sensitivity", "sharpness"} <= users and "simulate" not in users
+    assert changed_after(tree, "hw1core/recipes.py", "n_eval_train: int = 10_000", "n_eval_train: int = 9_000") == \
+        users | {"_shared"}
+    assert changed_after(tree, "hw1core/engine.py", "\ndef ", "\nSTEP_VERSION = 2\n\n\ndef ") == set(keys(tree))

@@ -1,0 +1,40 @@
+"""Every experiment provides its compute stage and its presentation; a question's references are checked on load."""
+import time
+import types
+
+from hw1core.experiments import REGISTRY, Experiment
+from report.outputs import Question
+from report.sections import SECTIONS, Presentation, load_sections, reference_errors
+
+
+def test_every_experiment_has_both_stages():
+    assert list(SECTIONS) == list(REGISTRY)
+    assert all(isinstance(m, Experiment) for m in REGISTRY.values())
+    assert all(isinstance(v, Presentation) for v in SECTIONS.values())
+
+
+def test_the_shipped_sections_load_in_milliseconds_without_errors():
+    start = time.perf_counter()
+    load_sections()
+    assert all(reference_errors(i, v) == [] for i, v in SECTIONS.items())
+    print(f"load_sections: {1000 * (time.perf_counter() - start):.1f} ms")
+
+
+def section(**changes) -> types.SimpleNamespace:
+    base = dict(vars(SECTIONS["simulate"]))
+    return types.SimpleNamespace(**(base | changes))
+
+
+def test_a_mistyped_figure_name_is_reported():
+    bad = section(QUESTIONS=[Question("q", "1", ["setup", "fig:targets", "fig:los", "fig:predictions",
+                                                 "table:summary", "findings"])])
+    errors = reference_errors("simulate", bad)
+    assert any("fig:los" in e and "loss" in e for e in errors)  # names the typo and the valid names
+    assert any("fig:loss is answered by no question" in e for e in errors)
+
+
+def test_unknown_kinds_tables_and_missing_bonus_are_reported():
+    view = section(QUESTIONS=[Question("q", "1", ["setup", "figure:targets", "table:sumary", "bonus", "findings"])])
+    del view.bonus
+    errors = " ".join(reference_errors("simulate", view))
+    assert "figure:targets" in errors and "table:sumary" in errors and "no bonus()" in errors
