@@ -1,10 +1,12 @@
 """Analyses on trained models: PCA of weight trajectories, exact Hessians, minimal ratio, loss surfaces."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
-from torch.func import functional_call, hessian
+from torch.func import functional_call, jacrev
 
 from .engine import Ensemble, evaluate, member_losses
 
@@ -26,22 +28,49 @@ def unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, to
 
 
 def exact_hessian(ens: Ensemble, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The full P×P Hessian of member k's MSE loss w.r.t. its flattened parameters, symmetrised."""
+    """The full P×P Hessian of member k's MSE loss w.r.t. its flattened parameters, in float64, symmetrised.
+
+    float64 on every device: most eigenvalues at a critical point are near zero, and float32 (or TF32 matmuls on a
+    GPU) flips the signs of some of them. Reverse-over-reverse (jacrev of jacrev) rather than torch.func.hessian,
+    whose forward mode loads TorchScript decompositions that print a deprecation warning.
+    """
     ens.train(False)
-    buffers = {n: b[k] for n, b in ens.buffers.items()}
+    buffers = {n: b[k].double() for n, b in ens.buffers.items()}
+    params64 = {n: v.double() for n, v in ens.params.items()}
+    x64, y64 = x.double(), y.double()
 
     def loss(flat: torch.Tensor) -> torch.Tensor:
-        out = functional_call(ens.base, (unflatten(flat, ens.params), buffers), (x,))
-        return (out - y).pow(2).mean()
+        out = functional_call(ens.base, (unflatten(flat, params64), buffers), (x64,))
+        return (out - y64).pow(2).mean()
 
-    h = hessian(loss)(ens.flat_params()[k].clone())
+    h = jacrev(jacrev(loss))(ens.flat_params()[k].detach().double())
     return (h + h.T) / 2
 
 
-def minimal_ratio(eigenvalues: np.ndarray, rel_tol: float = 1e-6) -> tuple[float, int]:
-    """Share of eigenvalues above rel_tol·max|λ| (counted positive), and the raw count of λ > 0."""
+def hessian_eigenvalues(ens: Ensemble, k: int, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """All eigenvalues of member k's exact Hessian, ascending, in float64."""
+    return torch.linalg.eigvalsh(exact_hessian(ens, k, x, y)).cpu().numpy()
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """How a Hessian's eigenvalues split around the threshold rel_tol·max|λ|."""
+    ratio: float  # the homework's minimal ratio: share of all eigenvalues above the threshold
+    positive: int  # λ > threshold
+    negative: int  # λ < −threshold
+    near_zero: int  # |λ| ≤ threshold
+
+    @property
+    def ratio_nonzero(self) -> float:
+        """positive / (positive + negative): the minimal ratio among the eigenvalues that are not negligible."""
+        signed = self.positive + self.negative
+        return self.positive / signed if signed else float("nan")
+
+
+def curvature(eigenvalues: np.ndarray, rel_tol: float = 1e-6) -> Curvature:
     threshold = rel_tol * np.abs(eigenvalues).max()
-    return float((eigenvalues > threshold).mean()), int((eigenvalues > 0).sum())
+    positive, negative = int((eigenvalues > threshold).sum()), int((eigenvalues < -threshold).sum())
+    return Curvature(positive / len(eigenvalues), positive, negative, len(eigenvalues) - positive - negative)
 
 
 def grad_norm_descent(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, lr: float, tol: float,

@@ -5,7 +5,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .. import analysis, data, engine, models
 from ..results import Results
@@ -37,19 +36,20 @@ def run_all(cfg: Config, ctx) -> dict:
     hist = engine.train(ens, engine.Task(x, y), tc, desc=f"{ID} phase 1 ×{cfg.runs}")
     norm, reached = analysis.grad_norm_descent(ens, x, y, cfg.gn_lr, cfg.gn_tol, cfg.gn_steps)
     loss, _ = engine.evaluate(ens, x, y, loss="mse")
-    ratios, positive, lo, hi = [], [], [], []
+    rows = []
     for k in range(cfg.runs):
-        eig = torch.linalg.eigvalsh(analysis.exact_hessian(ens, k, x, y)).cpu().numpy()
-        r, n = analysis.minimal_ratio(eig, cfg.rel_tol)
-        ratios.append(r), positive.append(n), lo.append(eig.min()), hi.append(eig.max())
-    return {"loss": loss, "grad_norm": norm, "reached": reached, "ratio": np.array(ratios),
-            "positive": np.array(positive), "eig_min": np.array(lo), "eig_max": np.array(hi),
+        eig = analysis.hessian_eigenvalues(ens, k, x, y)
+        c = analysis.curvature(eig, cfg.rel_tol)
+        rows.append((c.ratio, c.positive, c.negative, c.near_zero, c.ratio_nonzero, eig.min(), eig.max()))
+    columns = ("ratio", "positive", "negative", "near_zero", "ratio_nonzero", "eig_min", "eig_max")
+    return {"loss": loss, "grad_norm": norm, "reached": reached, **dict(zip(columns, map(np.array, zip(*rows)))),
             "steps": np.array(hist.steps + int(reached.max() if (reached > 0).all() else cfg.gn_steps))}
 
 
 def run(cfg: Config, ctx) -> Results:
     out = ctx.part("runs", lambda: run_all(cfg, ctx))
-    t = pd.DataFrame({k: out[k] for k in ("loss", "grad_norm", "reached", "ratio", "positive", "eig_min", "eig_max")})
+    t = pd.DataFrame({k: out[k] for k in ("loss", "grad_norm", "reached", "ratio", "positive", "negative", "near_zero",
+                                          "ratio_nonzero", "eig_min", "eig_max")})
     t["met_tol"] = t["reached"] > 0
     res = Results(values={"config": asdict(cfg), "steps": int(out["steps"]),
                           "params": models.param_count(models.build(cfg.model))}, tables={"runs": t})

@@ -36,6 +36,11 @@ def is_regression(cfg: Config) -> bool:
     return models.ARCHS[cfg.model].input_shape == (1,)
 
 
+def is_snapshot(epochs_done: int, cfg: Config) -> bool:
+    """The weights are recorded at the start, every `every` epochs, and always after the last epoch."""
+    return epochs_done % cfg.every == 0 or epochs_done == cfg.epochs
+
+
 def make_task(cfg: Config, ctx) -> tuple[engine.Task, str]:
     if is_regression(cfg):
         x, y = data.function_points("f1", cfg.n_points, ctx.device)
@@ -52,7 +57,7 @@ def train_runs(cfg: Config, ctx) -> dict:
     snaps, layer, metric, epochs = [], [], [], []
 
     def record(epoch: int, ens: engine.Ensemble) -> None:
-        if epoch >= 0 and (epoch + 1) % cfg.every:
+        if not is_snapshot(epoch + 1, cfg):
             return
         snaps.append(ens.flat_params().cpu().numpy())
         layer.append(torch.cat([ens.params[n].detach().flatten(1) for n in first], 1).cpu().numpy())

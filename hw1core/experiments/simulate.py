@@ -56,6 +56,12 @@ def converged_epoch(loss: np.ndarray, tol: float) -> int | None:
     return int(bad[-1]) + 2 if len(bad) else 1
 
 
+def seed_spread(final: np.ndarray) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1) over the seeds that did not diverge; NaN where undefined."""
+    ok = final[np.isfinite(final)]
+    return (float(ok.mean()) if len(ok) else math.nan), (float(ok.std(ddof=1)) if len(ok) > 1 else math.nan)
+
+
 def run(cfg: Config, ctx) -> Results:
     device = ctx.device
     x = torch.linspace(-1, 1, cfg.n_train, device=device).unsqueeze(1)
@@ -78,9 +84,9 @@ def run(cfg: Config, ctx) -> Results:
             final = loss[:, -1]
             epochs = [converged_epoch(run_loss, cfg.converge_tol) for run_loss in loss]
             done = [e for e in epochs if e is not None]
+            mean, sd = seed_spread(final)
             rows.append({"function": f, "model": arch, "params": res.values["params"][arch],
-                         "final_loss_mean": float(np.nanmean(final)) if np.isfinite(final).any() else math.nan,
-                         "final_loss_sd": float(np.nanstd(final)) if np.isfinite(final).any() else math.nan,
+                         "final_loss_mean": mean, "final_loss_sd": sd,
                          "converged_runs": len(done), "runs": cfg.seeds,
                          "diverged_runs": int((out["diverged"][members] > 0).sum()),
                          "converged_epoch_median": float(np.median(done)) if done else math.nan})

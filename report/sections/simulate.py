@@ -35,7 +35,9 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in cfg.models)),
         ("Loss, optimiser", f"MSE; Adam, lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, constant learning rate"),
         ("Batch size, epochs", f"{cfg.batch_size}, {cfg.epochs:,} epochs (reshuffled every epoch)"),
-        ("Seeds", f"{cfg.seeds} per model and function (seeds 0–{cfg.seeds - 1}); bands show min–max over seeds"),
+        ("Seeds", f"{cfg.seeds} per model and function (seeds 0–{cfg.seeds - 1}); bands show min–max over "
+                  "seeds; mean ± sd: the mean and the sample standard deviation (n − 1) over the seeds that did not "
+                  "diverge"),
         ("Convergence", f"first epoch after which the loss changes by less than {cfg.converge_tol:g} between epochs"),
     ]
 
