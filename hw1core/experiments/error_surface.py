@@ -31,10 +31,14 @@ class Config:
 QUICK = dict(epochs=3, n_train=3000, n_eval=300, grid=11)
 
 
-def surfaces(cfg: Config, ctx) -> dict:
-    train, _ = ctx.dataset("CIFAR-10")
+def training_sets(cfg: Config, train: data.Split) -> tuple[data.Split, data.Split]:
+    """The images the model trains on, and the subset of those same images the surfaces are evaluated on."""
     fit = train.subset(cfg.n_train or None, cfg.seed)
-    ev = train.subset(cfg.n_eval, cfg.seed + 1)
+    return fit, fit.subset(cfg.n_eval, cfg.seed + 1)
+
+
+def surfaces(cfg: Config, ctx) -> dict:
+    fit, ev = training_sets(cfg, ctx.dataset("CIFAR-10")[0])
     transform = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=True)
     ens = engine.Ensemble(cfg.model, [cfg.seed], ctx.device)
     path = [ens.flat_params()[0].clone()]

@@ -3,6 +3,8 @@ in the plane of the optimisation path's top-2 PCA directions."""
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.ticker import LogLocator, ScalarFormatter
 
 from hw1core import models
 from hw1core.experiments.error_surface import Config
@@ -36,33 +38,36 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
                               f"grid {cfg.grid}×{cfg.grid} over [−{cfg.span:g}, {cfg.span:g}]²"),
         ("PCA plane", "the top-2 principal directions of the recorded weights minus the final weights; the path is "
                       "projected on them and the loss is evaluated on a grid covering it"),
-        ("Loss", f"cross-entropy on {cfg.n_eval:,} training images (no augmentation), evaluation mode; the grid is "
-                 "evaluated many points at a time as one stacked model"),
+        ("Loss", f"the loss the model trained on, cross-entropy, on {cfg.n_eval:,} of its own training images "
+                 "(a fixed subset of the images it was fitted to), in evaluation mode, without augmentation and "
+                 "without the weight-decay term; the grid is evaluated many points at a time as one stacked model"),
     ]
 
 
-def contour(ax, x, y, z, levels: int = 25):
-    z = np.log10(np.clip(z, 1e-8, None))
-    cs = ax.contourf(x, y, z.T, levels=levels, cmap="viridis")
-    ax.contour(x, y, z.T, levels=levels, colors="white", linewidths=0.3, alpha=0.5)
-    return cs
+def contour(fig, ax, x, y, z, levels: int = 25) -> None:
+    """Filled contours of the loss on a log colour scale, with a colour bar in cross-entropy units."""
+    z = np.clip(z, 1e-8, None)
+    steps = np.geomspace(np.nanmin(z), np.nanmax(z) * (1 + 1e-9), levels)
+    cs = ax.contourf(x, y, z.T, levels=steps, cmap="viridis", norm=LogNorm())
+    ax.contour(x, y, z.T, levels=steps, colors="white", linewidths=0.3, alpha=0.5)
+    bar = fig.colorbar(cs, ax=ax, label="training cross-entropy (log colour scale)")
+    bar.ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    bar.ax.yaxis.set_major_formatter(ScalarFormatter())
 
 
 def figures(res: Results) -> list[FigureSpec]:
     a = res.arrays
     fig, (ax,) = plots.new_figure(width=5.6, height=4.6)
-    cs = contour(ax, a["axis"], a["axis"], a["random"])
-    fig.colorbar(cs, ax=ax, label="log10 cross-entropy")
+    contour(fig, ax, a["axis"], a["axis"], a["random"])
     ax.plot(0, 0, "*", color="red", markersize=14, label="trained weights")
     mn = res.values["grid_min_at"]
     ax.plot(*mn, "x", color="white", markersize=9, label="grid minimum")
     ax.set(xlabel="α (direction 1, filter-normalised)", ylabel="β (direction 2)", title="Loss around the trained weights")
     ax.legend(fontsize=7, loc="upper right")
-    figs = [FigureSpec("random", "Training loss at θ* + α·d₁ + β·d₂ for two filter-normalised random directions "
-                                 "(log colour scale).", fig)]
+    figs = [FigureSpec("random", "Training loss (cross-entropy on the model's own training images) at "
+                                 "θ* + α·d₁ + β·d₂ for two filter-normalised random directions (log colour scale).", fig)]
     fig, (ax,) = plots.new_figure(width=5.6, height=4.6)
-    cs = contour(ax, a["a_axis"], a["b_axis"], a["pca"])
-    fig.colorbar(cs, ax=ax, label="log10 cross-entropy")
+    contour(fig, ax, a["a_axis"], a["b_axis"], a["pca"])
     p = a["path"]
     ax.plot(p[:, 0], p[:, 1], "-o", color="red", markersize=3, linewidth=1.2, label="optimisation path")
     ax.plot(p[0, 0], p[0, 1], "o", color="white", markersize=7, markeredgecolor="red", label="initialisation")
@@ -71,7 +76,7 @@ def figures(res: Results) -> list[FigureSpec]:
     ax.set(xlabel=f"PC 1 ({evr[0]:.1%})", ylabel=f"PC 2 ({evr[1]:.1%})", title="Optimisation path in its PCA plane")
     ax.legend(fontsize=7, loc="best")
     figs.append(FigureSpec("pca", "The optimisation path (one point per epoch) projected on its top-2 PCA directions, "
-                                  "over the training loss in that plane.", fig))
+                                  "over the training loss (the same images) in that plane.", fig))
     return figs
 
 
@@ -87,11 +92,12 @@ def findings(res: Results) -> list[Finding]:
                    {"c": v["center_loss"], "b": v["border_mean"], "r": v["border_mean"] / v["center_loss"],
                     "m": v["grid_max"], "what": "the trained weights sit in a basin" if v["border_mean"] > v["center_loss"]
                     else "the surface is not a basin around the trained weights at this scale"})]
-    if dist > 1e-9:
-        out.append(Finding("The lowest grid point ({g:sig}) lies at distance {d:sig} from the trained weights in "
-                           "(α, β): the optimiser stopped {where}.",
-                           {"g": v["grid_min"], "d": dist, "where": "short of the bottom of this 2-D slice"
-                            if v["grid_min"] < v["center_loss"] else "at the bottom"}))
+    if v["grid_min"] < v["center_loss"]:
+        out.append(Finding("The lowest grid point ({g:sig}, {drop:pct} below the trained weights' {c:sig}) lies at "
+                           "(α, β) = ({a:sig}, {b:sig}), at distance {d:sig}: in this 2-D slice the trained weights "
+                           "are not the lowest point of this loss, which leaves out augmentation and weight decay.",
+                           {"g": v["grid_min"], "c": v["center_loss"], "drop": 1 - v["grid_min"] / v["center_loss"],
+                            "a": v["grid_min_at"][0], "b": v["grid_min_at"][1], "d": dist}))
     else:
         out.append(Finding("The trained weights are the lowest point of the grid ({g:sig}).", {"g": v["grid_min"]}))
     out.append(Finding("Two PCA directions hold {e:pct} of the path's variance, so the path is close to planar and "
