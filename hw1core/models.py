@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import torch
 from torch import nn
 
 
@@ -82,23 +81,3 @@ def build(name: str) -> nn.Module:
 
 def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def layer_summary(name: str) -> list[dict]:
-    """One row per layer with parameters: its type, output shape (from a dummy forward) and count."""
-    model = build(name).eval()
-    shapes: dict[nn.Module, tuple] = {}
-    hooks = [m.register_forward_hook(lambda m, i, o: shapes.__setitem__(m, tuple(o.shape[1:])))
-             for m in model.modules() if not list(m.children())]
-    with torch.no_grad():
-        model(torch.zeros(1, *ARCHS[name].input_shape))
-    for h in hooks:
-        h.remove()
-    rows = []
-    for path, module in model.named_modules():
-        n = sum(p.numel() for p in module.parameters(recurse=False))
-        if n:
-            rows.append({"layer": path, "type": type(module).__name__,
-                         "weight": "×".join(map(str, module.weight.shape)),
-                         "output": "×".join(map(str, shapes[module])), "params": n})
-    return rows

@@ -14,6 +14,7 @@ from hw1core import models
 from hw1core.results import Results
 
 from .format import fmt_number, render_finding
+from .layers import layer_summary
 from .outputs import FigureSpec, TableSpec
 from .sections import Presentation
 from .student import Meta
@@ -62,7 +63,7 @@ def setup_blocks(section: Section, n: Numbering) -> list[dict]:
     view, cfg = section.view, section.config
     archs = []
     for name in view.architectures(cfg):
-        layers = models.layer_summary(name)
+        layers = layer_summary(name)
         archs.append({"name": name, "description": models.ARCHS[name].description,
                       "total": fmt_number(sum(r["params"] for r in layers), "count"),
                       "layers": [r | {"params": fmt_number(r["params"], "count")} for r in layers]})

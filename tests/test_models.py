@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from hw1core import models
+from report.layers import depth, layer_summary
 
 # The parameter counts printed in SPEC.md's tables: the reference the model code must reproduce.
 SPEC_COUNTS = {
@@ -19,7 +20,7 @@ SPEC_COUNTS = {
 @pytest.mark.parametrize("name,count", SPEC_COUNTS.items())
 def test_parameter_count_matches_spec(name, count):
     assert models.param_count(models.build(name)) == count
-    assert sum(r["params"] for r in models.layer_summary(name)) == count
+    assert sum(r["params"] for r in layer_summary(name)) == count
 
 
 def test_reference_counts_are_the_ones_in_spec():
@@ -39,6 +40,19 @@ def test_every_architecture_maps_its_input_to_ten_or_one_outputs(name):
 
 
 def test_layer_summary_reports_output_shapes():
-    rows = models.layer_summary("CNN-shallow")
+    rows = layer_summary("CNN-shallow")
     assert [r["output"] for r in rows] == ["16×30×30", "10"]
     assert rows[0]["weight"] == "16×3×3×3"
+
+
+def test_every_layer_table_uses_readable_names():
+    assert [r["layer"] for r in layer_summary("MNIST-CNN-2")] == ["conv1", "conv2", "fc1", "fc2", "fc3", "fc4", "fc5"]
+    assert [r["layer"] for r in layer_summary("MLP-random-labels")] == ["fc1", "fc2", "fc3"]
+    for name in models.ARCHS:
+        layers = [r["layer"] for r in layer_summary(name)]
+        assert len(set(layers)) == len(layers) and not any(ch.isdigit() for ch in (n[0] for n in layers)), name
+        assert all("." not in n for n in layers), name
+
+
+def test_depth_counts_weight_layers():
+    assert depth("MLP-minratio") == 3 and depth("MNIST-CNN-2") == 7 and depth("CNN-wide") == 4

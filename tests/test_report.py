@@ -40,7 +40,7 @@ def test_simulate_finding_names_the_measured_best_model():
 
 def test_simulate_finding_agrees_with_expectation_when_deep_wins():
     res = simulate_results({"MLP-deep": 0.01, "MLP-middle": 0.02, "MLP-shallow": 0.04})
-    assert "as expected" in render_finding(simulate_view.findings(res)[0])
+    assert "the deepest model fitted best" in render_finding(simulate_view.findings(res)[0])
 
 
 def test_converged_epoch():

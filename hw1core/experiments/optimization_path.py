@@ -50,6 +50,12 @@ def make_task(cfg: Config, ctx) -> tuple[engine.Task, str]:
     return engine.Task(train.x, train.y, test.x, test.y, data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, True)), "ce"
 
 
+def pairwise_distances(weights: np.ndarray) -> np.ndarray:
+    """Euclidean distances between every pair of rows (runs)."""
+    k = len(weights)
+    return np.linalg.norm(weights[:, None] - weights[None], axis=2)[np.triu_indices(k, 1)]
+
+
 def train_runs(cfg: Config, ctx) -> dict:
     task, loss = make_task(cfg, ctx)
     ens = engine.Ensemble(cfg.model, list(range(cfg.runs)), ctx.device)
@@ -75,8 +81,8 @@ def train_runs(cfg: Config, ctx) -> dict:
     start, end = snaps[0], snaps[-1]
     return {"whole": whole.reshape(s, k, 2).transpose(1, 0, 2), "layer": first_layer.reshape(s, k, 2).transpose(1, 0, 2),
             "whole_evr": whole_evr, "layer_evr": layer_evr, "metric": np.stack(metric, 1), "epochs": np.array(epochs),
-            "travel": np.linalg.norm(end - start, axis=1),
-            "end_dist": np.linalg.norm(end[:, None] - end[None], axis=2)[np.triu_indices(k, 1)],
+            "displacement": np.linalg.norm(end - start, axis=1),
+            "start_dist": pairwise_distances(start), "end_dist": pairwise_distances(end),
             "steps": np.array(hist.steps), "diverged": hist.diverged_epoch}
 
 
@@ -84,9 +90,10 @@ def run(cfg: Config, ctx) -> Results:
     out = ctx.part("runs", lambda: train_runs(cfg, ctx))
     res = Results(values={"config": asdict(cfg), "steps": int(out["steps"]), "metric": "loss" if is_regression(cfg)
                           else "accuracy", "whole_evr": out["whole_evr"].tolist(), "layer_evr": out["layer_evr"].tolist(),
-                          "travel_mean": float(out["travel"].mean()), "end_dist_mean": float(out["end_dist"].mean())},
+                          "displacement_mean": float(out["displacement"].mean()),
+                          "start_dist_mean": float(out["start_dist"].mean()), "end_dist_mean": float(out["end_dist"].mean())},
                   arrays={k: out[k] for k in ("whole", "layer", "metric", "epochs")})
     res.tables["runs"] = pd.DataFrame({"run": np.arange(cfg.runs), "seed": np.arange(cfg.runs),
                                        "start": out["metric"][:, 0], "end": out["metric"][:, -1],
-                                       "distance travelled": out["travel"]})
+                                       "displacement": out["displacement"]})
     return res

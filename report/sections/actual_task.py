@@ -109,10 +109,11 @@ def findings(res: Results) -> list[Finding]:
         g = rows.loc[gaps.idxmax()]
         if gaps.max() <= 0:
             out.append(Finding("On {name}, every model's final test accuracy is at or above its training accuracy "
-                               "(by {gap:sig} points or more): the training figure is averaged over an epoch of "
-                               "{aug} batches, and no model has begun to overfit.",
+                               "(by {gap:sig} points or more). The training figure is the running accuracy over the "
+                               "last epoch's {batches} in training mode (dropout on where a model has it), so it "
+                               "understates the fit, and this comparison cannot show whether a model overfits.",
                                {"name": name, "gap": -100 * gaps.max(),
-                                "aug": "augmented" if name == "CIFAR-10" else "mini-"}))
+                                "batches": "augmented mini-batches" if name == "CIFAR-10" else "mini-batches"}))
             out.append(plateau_finding(name, rows, d))
             continue
         out.append(Finding("The largest train–test accuracy gap on {name} is {model}'s: {gap:sig} points "
@@ -143,9 +144,9 @@ def plateau_finding(name: str, rows: pd.DataFrame, d: dict) -> Finding:
         before = [c for c in cuts if c < epoch]
         values |= {"cut": cuts[0], "n": len(before), "factor": f"{d['gamma'] ** len(before):g}"}
         if before:
-            text += ("By then the StepLR schedule had cut the learning rate {n:int} time(s), after epoch {cut:int} and "
-                     "every {step:int} epochs after, to {factor}× its start: the small steps freeze the weights, so "
-                     "test accuracy stops moving.")
+            text += ("By then the StepLR schedule had cut the learning rate {n:int} time(s), after epoch {cut:int}"
+                     + (" and every {step:int} epochs after" if len(before) > 1 else "") +
+                     ", to {factor}× its start.")
         else:
             text += ("That is before the first learning-rate cut (after epoch {cut:int}), so the schedule did not "
                      "cause the flattening: the fit saturated at the initial learning rate.")

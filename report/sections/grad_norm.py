@@ -72,8 +72,7 @@ def findings(res: Results) -> list[Finding]:
     rho = norm.corr(loss, method="spearman")
     out.append(Finding("Across epochs, the gradient norm and the loss have a Spearman correlation of {r:sig}: {what}.",
                        {"r": rho, "what": "they fall together" if rho > 0.3 else
-                        "the norm does not simply track the loss: it can rise while the loss falls, as the weights "
-                        "move into steeper regions" if rho < -0.3 else "they are largely unrelated"}))
+                        "the norm tends to rise while the loss falls" if rho < -0.3 else "they are largely unrelated"}))
     steps = pd.Series(a["grad_norm"])
     spikes = int((steps > 3 * steps.rolling(50, min_periods=1).median()).sum())
     out.append(Finding("{n:int} of {total:count} steps ({share:pct}) had a gradient norm over 3× the running median "

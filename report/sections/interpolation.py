@@ -9,6 +9,7 @@ from hw1core.experiments.interpolation import Config
 from hw1core.results import Results
 
 from .. import plots
+from ..format import fmt_number
 from ..outputs import FigureSpec, Finding, Question, TableSpec, by_row
 
 TITLE = "Flatness vs generalization, part 1: interpolation"
@@ -100,8 +101,15 @@ def findings(res: Results) -> list[Finding]:
         out.append(Finding(text, {"l1": l1, "l2": l2, "a": alpha[i], "lo": train[i], "b": barrier}))
         s0, s1 = end_curvature(alpha, train, 0.0), end_curvature(alpha, train, 1.0)
         sharper = l2 if s1 > s0 else l1
-        out.append(Finding("Around the ends the training loss rises by {s0:sig} ({l1}) and {s1:sig} ({l2}) one grid step "
-                           "away: the {sharper} end sits in the sharper basin{note}.",
+        change = lambda v: f"rises by {fmt_number(v, 'sig')}" if v > 0 else f"falls by {fmt_number(-v, 'sig')}"
+        if s0 <= 0 or s1 <= 0:
+            out.append(Finding("One grid step away from the ends the training loss {c0} ({l1}) and {c1} ({l2}): "
+                               "{where} is not at a minimum along this line, so the line gives no sharpness comparison.",
+                               {"c0": change(s0), "c1": change(s1), "l1": l1, "l2": l2,
+                                "where": " and ".join(n for n, v in ((l1, s0), (l2, s1)) if v <= 0)}))
+            continue
+        out.append(Finding("One grid step away from the ends the training loss rises by {s0:sig} ({l1}) and {s1:sig} "
+                           "({l2}): along this line the {sharper} end sits in the sharper basin{note}.",
                            {"s0": s0, "s1": s1, "l1": l1, "l2": l2, "sharper": sharper,
                             "note": (", as Keskar et al. (2017) report for large batches" if sharper == l2 else
                                      ", contrary to Keskar et al.'s (2017) large-batch finding") if name == "batch"

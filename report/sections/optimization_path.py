@@ -73,9 +73,9 @@ def tables(res: Results) -> list[TableSpec]:
     if res.values["metric"] == "accuracy":
         t["start"], t["end"] = [f"{v:.1%}" for v in t["start"]], [f"{v:.1%}" for v in t["end"]]
     t = t.rename(columns={"start": f"{res.values['metric']} at start", "end": f"{res.values['metric']} at end",
-                          "distance travelled": "‖θ_end − θ_start‖"})
-    return [TableSpec("runs", "Per run: the recorded metric at the first and last snapshot and the distance its "
-                              "weights travelled.", t)]
+                          "displacement": "displacement ‖θ_end − θ_start‖"})
+    return [TableSpec("runs", "Per run: the recorded metric at the first and last snapshot and the displacement of "
+                              "its weights (straight-line distance from start to end, not the path length).", t)]
 
 
 def findings(res: Results) -> list[Finding]:
@@ -84,12 +84,13 @@ def findings(res: Results) -> list[Finding]:
                    "first layer, so the figures show {what} of the motion.",
                    {"w": sum(v["whole_evr"]), "l": sum(v["layer_evr"]),
                     "what": "most" if sum(v["whole_evr"]) > 0.5 else "only part"})]
-    ratio = v["end_dist_mean"] / v["travel_mean"]
-    out.append(Finding("The runs end {d:sig} apart on average (Euclidean, all weights) after travelling {t:sig} each "
-                       "from their starts ({r:ratio}): {verdict}.",
-                       {"d": v["end_dist_mean"], "t": v["travel_mean"], "r": ratio,
-                        "verdict": "every seed settles in its own region of weight space" if ratio > 0.5 else
-                        "the runs end close together relative to how far they moved"}))
+    ratio = v["end_dist_mean"] / v["start_dist_mean"]
+    out.append(Finding("The runs start {s:sig} apart on average and end {e:sig} apart ({r:ratio} the start distance; "
+                       "Euclidean, all weights), each displaced {d:sig} from its start on average: {verdict}.",
+                       {"s": v["start_dist_mean"], "e": v["end_dist_mean"], "r": ratio, "d": v["displacement_mean"],
+                        "verdict": "training brought the runs closer together" if ratio < 0.9 else
+                        "training moved the runs further apart" if ratio > 1.1 else
+                        "they end about as far apart as they started"}))
     lo, hi = t["end"].min(), t["end"].max()
     if v["metric"] == "accuracy":
         spread = 100 * (hi - lo)
@@ -106,5 +107,6 @@ def findings(res: Results) -> list[Finding]:
 def headline(res: Results) -> dict:
     v, t = res.values, res.tables["runs"]
     return {"pca_variance_whole": sum(v["whole_evr"]), "pca_variance_layer": sum(v["layer_evr"]),
-            "end_distance_mean": v["end_dist_mean"], "travel_mean": v["travel_mean"], "metric": v["metric"],
+            "start_distance_mean": v["start_dist_mean"], "end_distance_mean": v["end_dist_mean"],
+            "displacement_mean": v["displacement_mean"], "metric": v["metric"],
             "final_metric_min": t["end"].min(), "final_metric_max": t["end"].max()}

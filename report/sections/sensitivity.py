@@ -102,13 +102,15 @@ def findings(res: Results) -> list[Finding]:
                            {"var": var, "wa": word(ra), "ra": ra, "wb": word(rb), "rb": rb, "wg": word(rg), "rg": rg,
                             "verdict": "sensitivity tracks the gap, as Novak et al. (2018) found" if agree else
                             "here sensitivity does not track the gap"}))
-        if (ra > 0.3) != (rb > 0.3) or (ra < -0.3) != (rb < -0.3):
-            out.append(Finding("The two sensitivities disagree over the {var} sweep: (b) carries the factor (p − y), "
-                               "which shrinks as the fit improves, so it can fall while (a) rises.", {"var": var}))
+        if word(ra) != word(rb):
+            out.append(Finding("The two sensitivities disagree over the {var} sweep: (a) {wa} and (b) {wb} with the "
+                               "{var}.", {"var": var, "wa": word(ra), "wb": word(rb)}))
     div = t[t["diverged_epoch"] > 0]
     for _, r in div.iterrows():
-        out.append(Finding("The run with lr {lr} diverged (non-finite loss) in epoch {e:int} and is left out of the "
-                           "figures.", {"lr": f"{r['lr']:g}", "e": int(r["diverged_epoch"])}))
+        out.append(Finding("The run with batch {b:int} and lr {lr} ({sweep} sweep) diverged (non-finite loss) in "
+                           "epoch {e:int} and is left out of the figures.",
+                           {"b": int(r["batch"]), "lr": f"{r['lr']:g}", "e": int(r["diverged_epoch"]),
+                            "sweep": "batch-size" if r["sweep"] == "batch" else "learning-rate"}))
     return out
 
 

@@ -8,6 +8,7 @@ from hw1core.experiments.simulate import FUNCTIONS, Config
 from hw1core.results import Results
 
 from .. import plots
+from ..layers import depth
 from ..outputs import FigureSpec, Finding, Question, TableSpec, by_row
 
 TITLE = "Simulate a function"
@@ -90,29 +91,30 @@ def tables(res: Results) -> list[TableSpec]:
 
 def findings(res: Results) -> list[Finding]:
     t = res.tables["summary"]
+    archs = res.values["config"]["models"]
+    depths = {m: depth(m) for m in archs}
+    deepest = [m for m in archs if depths[m] == max(depths.values())]
     out = []
     for f, rows in t.groupby("function", sort=False):
         rows = rows.dropna(subset=["final_loss_mean"]).sort_values("final_loss_mean")
         if rows.empty:
             continue
         best, worst = rows.iloc[0], rows.iloc[-1]
-        deepest = res.values["config"]["models"][0]
-        verdict = ("as expected, since depth lets a network build more linear pieces from the same parameters"
-                   if best["model"] == deepest else
-                   f"contrary to the expectation that the deepest model ({deepest}) fits best")
-        out.append(Finding("On {f}, {best} reached the lowest final training loss ({best_loss:sig}), "
-                           "{ratio:ratio} lower than {worst} ({worst_loss:sig}); " + verdict + ".",
-                           {"f": f, "best": best["model"], "best_loss": best["final_loss_mean"], "worst": worst["model"],
-                            "worst_loss": worst["final_loss_mean"],
+        verdict = ("the deepest model fitted best, as the homework expects of depth" if best["model"] in deepest else
+                   "contrary to the homework's expectation that the deepest model ({deepest}, {layers:int} layers) "
+                   "fits best")
+        out.append(Finding("On {f}, {best} ({best_layers:int} layers) reached the lowest final training loss "
+                           "({best_loss:sig}), {ratio:ratio} lower than {worst} ({worst_loss:sig}); " + verdict + ".",
+                           {"f": f, "best": best["model"], "best_layers": depths[best["model"]],
+                            "best_loss": best["final_loss_mean"], "worst": worst["model"],
+                            "worst_loss": worst["final_loss_mean"], "deepest": " and ".join(deepest),
+                            "layers": max(depths.values()),
                             "ratio": worst["final_loss_mean"] / best["final_loss_mean"]}))
     means = t.groupby("function", sort=False)["final_loss_mean"].mean()
-    if len(means) == 2 and means.notna().all():
+    if len(means) >= 2 and means.notna().all():
         hard, easy = means.idxmax(), means.idxmin()
-        out.append(Finding("Averaged over the models, {hard} ended with a {ratio:ratio} higher loss than {easy}: "
-                           "{why}",
-                           {"hard": hard, "easy": easy, "ratio": means[hard] / means[easy],
-                            "why": "its jumps cannot be matched by a continuous piecewise-linear network, so the fit "
-                                   "rounds the steps." if hard == "f2" else "its narrow central peak is hard to fit."}))
+        out.append(Finding("Averaged over the models, {hard} ended with a {ratio:ratio} higher final loss than {easy}.",
+                           {"hard": hard, "easy": easy, "ratio": means[hard] / means[easy]}))
     conv, total = int(t["converged_runs"].sum()), int(t["runs"].sum())
     out.append(Finding("{conv:int} of {total:int} runs met the convergence criterion (loss change below {tol} "
                        "between epochs until the end); the others were still changing by more than that in their last epochs.",
