@@ -16,6 +16,7 @@ from hw1core.results import Results
 from .format import fmt_number, render_finding
 from .layers import layer_summary
 from .outputs import FigureSpec, TableSpec
+from .plots import plain_log_ticks
 from .sections import Presentation
 from .student import Meta
 
@@ -47,6 +48,7 @@ class Numbering:
 
 
 def png_bytes(spec: FigureSpec) -> bytes:
+    plain_log_ticks(spec.figure)
     buf = io.BytesIO()
     spec.figure.savefig(buf, format="png", dpi=150, metadata={"Software": None})
     return buf.getvalue()

@@ -42,3 +42,14 @@ def twin_legend(ax, right, **kw) -> None:
     h1, n1 = ax.get_legend_handles_labels()
     h2, n2 = right.get_legend_handles_labels()
     ax.legend(h1 + h2, n1 + n2, fontsize=7, **kw)
+
+
+def plain_log_ticks(fig: Figure) -> None:
+    """Log axes that span under two decades get plain tick labels (2, 3, 0.5) rather than 2×10⁰."""
+    from matplotlib.ticker import LogFormatter
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low, high = sorted(axis.get_view_interval())
+            if axis.get_scale() == "log" and low > 0 and high / low < 100:
+                axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+                axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))

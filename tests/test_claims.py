@@ -153,3 +153,26 @@ def test_interpolation_never_says_rises_by_a_negative_amount():
     text = texts("interpolation", Results({"labels": labels}, arrays, {}))
     assert "rises by -" not in text and "rises by −" not in text
     assert "falls by 0.05" in text and "no sharpness comparison" in text
+
+
+def tick_labels(fig, ax) -> list[str]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    FigureCanvasAgg(fig).draw()
+    return [t.get_text() for t in ax.get_yticklabels() + ax.get_yticklabels(minor=True) if t.get_text()]
+
+
+def test_log_axes_under_two_decades_have_plain_tick_labels():
+    from report import plots
+    from report.context import png_bytes
+    from report.outputs import FigureSpec
+    fig, (ax,) = plots.new_figure()
+    ax.plot([1, 2, 3], [2.1, 3.5, 9.0])
+    ax.set_yscale("log")
+    png_bytes(FigureSpec("x", "caption", fig))
+    labels = tick_labels(fig, ax)
+    assert "2" in labels and "3" in labels and not any("10^" in s or "times" in s for s in labels)
+    wide, (ax2,) = plots.new_figure()
+    ax2.plot([1, 2, 3], [1e-4, 1e-1, 10.0])
+    ax2.set_yscale("log")
+    png_bytes(FigureSpec("y", "caption", wide))
+    assert any("10^" in s for s in tick_labels(wide, ax2))  # five decades keep powers of ten
