@@ -5,7 +5,7 @@ import pandas as pd
 import torch
 
 from hw1core import data
-from hw1core.experiments import error_surface
+from hw1core.experiments import error_surface, minimal_ratio
 from hw1core.results import Results
 from report.format import render_finding
 from report.sections import SECTIONS
@@ -176,3 +176,16 @@ def test_log_axes_under_two_decades_have_plain_tick_labels():
     ax2.set_yscale("log")
     png_bytes(FigureSpec("y", "caption", wide))
     assert any("10^" in s for s in tick_labels(wide, ax2))  # five decades keep powers of ten
+
+
+def test_minimal_ratio_qualifies_minima_by_the_flat_directions():
+    runs = pd.DataFrame({"loss": [1e-3, 2e-3, 3e-3], "grad_norm": [1e-4] * 3, "reached": [10, 20, 0],
+                         "ratio": [0.2, 0.15, 0.1], "positive": [64, 48, 32], "negative": [0, 0, 5],
+                         "near_zero": [257, 273, 284], "ratio_nonzero": [1.0, 1.0, 32 / 37],
+                         "eig_min": [-1e-9, -1e-9, -0.1], "eig_max": [2.0] * 3, "met_tol": [True, True, False]})
+    text = texts("minimal-ratio", Results({"config": {"gn_tol": 1e-3}, "params": 321}, {}, {"runs": runs}))
+    assert "strict local minimum" not in text
+    assert "2 runs have no eigenvalue below −τ (a minimum up to the flat directions" in text
+    assert "1 have at least one (a saddle point)" in text and "0 runs have a ratio of 1" in text
+    setup = dict(SECTIONS["minimal-ratio"].setup(minimal_ratio.Config()))
+    assert "positively homogeneous" in setup["Why so many are near zero"]
