@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -63,6 +64,37 @@ def check_output(out: Path) -> None:
         probe.unlink()
     except OSError as exc:
         raise OutputError(f"--out {out}: cannot write there ({exc.strerror or exc})") from None
+
+
+def hold_output_lock(out: Path):
+    """An exclusive lock on the output folder for as long as the returned file stays open (the whole build).
+
+    The kernel drops it when the process ends in any way, SIGKILL included, so a killed build never blocks the next.
+    """
+    import fcntl
+    from hw1core.errors import OutputError
+    handle = open(out / ".build.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise OutputError(f"--out {out}: another build (process {holder}) is using this folder; wait for it to "
+                          "finish or choose another --out") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (from `timeout`, a job scheduler, a closing terminal), handled like Ctrl-C."""
+
+
+def raise_terminated(signum, frame) -> None:
+    raise Terminated
 
 
 def pick_device(name: str):
@@ -177,6 +209,7 @@ def build(args: argparse.Namespace) -> int:
     notes = load_notes(Path(args.notes or "notes"), explicit=args.notes is not None, ids=list(REGISTRY))
     out = Path(args.out)
     check_output(out)
+    lock = hold_output_lock(out)  # noqa: F841 -- held until this function returns, released by the kernel on death
     device = pick_device(args.device)
     label = device_name(device)
     torch.set_float32_matmul_precision("high")
@@ -245,16 +278,17 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("weasyprint", "fontTools"):  # their progress and font chatter is not the user's business
         logging.getLogger(name).setLevel(logging.ERROR)
     args = parse_args(argv, list(REGISTRY))
+    signal.signal(signal.SIGTERM, raise_terminated)
     try:
         with logging_redirect_tqdm():
             return build(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("interrupted: finished experiments and runs are stored; rerun the same command to finish the rest",
               file=sys.stderr)
-        return 130
+        return 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
 
 
 if __name__ == "__main__":

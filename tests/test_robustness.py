@@ -104,3 +104,50 @@ def test_no_pickle_loading_anywhere():
         assert "allow_pickle=True" not in text, path
         for call in re.findall(r"torch\.load\([^)]*\)", text):
             assert "weights_only=True" in call, path
+
+
+def start_build(out, *extra) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "build.py"), "--out", str(out), *extra, *SMALL], cwd=ROOT,
+                            env=os.environ | {"TQDM_DISABLE": "1"}, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(proc: subprocess.Popen, prefix: str) -> list[str]:
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(prefix):
+            return seen
+    raise AssertionError("".join(seen))
+
+
+def test_one_build_per_output_folder_and_a_killed_build_leaves_no_lock(tmp_path):
+    out, other = tmp_path / "out", tmp_path / "other"
+    first = start_build(out)
+    wait_for(first, "running simulate")
+    second = run_build("--out", str(out), "--render", "--no-pdf", *TINY)
+    assert_one_line_error(second, str(out), f"process {first.pid}")
+    assert second.returncode == 2
+    beside = run_build("--out", str(other), "--render", "--no-pdf", *TINY)  # another folder runs side by side
+    assert beside.returncode == 0, beside.stderr
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=60)
+    after = run_build("--out", str(out), "--render", "--no-pdf", *TINY)
+    assert after.returncode == 0, after.stderr
+
+
+def test_sigterm_stops_like_ctrl_c_and_the_rerun_resumes(tmp_path):
+    import time
+    out = tmp_path / "out"
+    proc = start_build(out)
+    wait_for(proc, "running minimal-ratio")
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    proc.wait(timeout=60)
+    assert time.monotonic() - sent < 10
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert "Traceback" not in rest and "interrupted:" in rest and "rerun the same command" in rest
+    assert not list(out.rglob("*.tmp"))
+    again = run_build("--out", str(out), *SMALL)
+    assert again.returncode == 0, again.stderr
+    assert ran(again.stderr) == {"minimal-ratio"}
