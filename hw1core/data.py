@@ -145,17 +145,31 @@ def cifar_folder_split(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(images), np.array([label for _, label in samples], dtype=np.int64)
 
 
+def is_cifar_arrays(arrays: dict[str, np.ndarray]) -> bool:
+    """Whether a decoded cache holds what cached_cifar_folder writes: uint8 N×32×32×3 images, N labels, per split."""
+    try:
+        return arrays.keys() == {"train_x", "train_y", "test_x", "test_y"} and all(
+            arrays[f"{s}_x"].dtype == np.uint8 and arrays[f"{s}_x"].shape[1:] == (32, 32, 3)
+            and arrays[f"{s}_y"].shape == (len(arrays[f"{s}_x"]),) for s in ("train", "test"))
+    except (AttributeError, TypeError):
+        return False
+
+
 def cached_cifar_folder(root: Path) -> dict[str, np.ndarray]:
     """Decoded CIFAR-10 image folders, cached as one .npz keyed by the folder's path and file count."""
     folder = (root / "cifar10").resolve()
     sig = hashlib.sha256(f"{folder}:{sum(1 for _ in folder.rglob('*.png'))}".encode()).hexdigest()[:16]
     path = cache_dir() / f"cifar10-{sig}.npz"
     if path.is_file():
-        try:
+        try:  # whatever the file holds: a damaged cache is decoded again
             with np.load(path, allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except Exception:
-            log.warning("cache %s unreadable; decoding again", path)
+                arrays = {k: z[k] for k in z.files}
+            if not is_cifar_arrays(arrays):
+                raise ValueError("not the decoded CIFAR-10 arrays")
+            return arrays
+        except Exception as exc:
+            log.warning("warning: ignoring unreadable cache %s (%s); decoding CIFAR-10 again", path,
+                        str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__)
     arrays = {}
     for split in ("train", "test"):
         arrays[f"{split}_x"], arrays[f"{split}_y"] = cifar_folder_split(folder / split)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -14,6 +15,8 @@ import pandas as pd
 
 from .errors import OutputError
 from .results import Results
+
+log = logging.getLogger(__name__)
 
 
 def config_key(config: dict, fingerprint: str) -> str:
@@ -62,8 +65,23 @@ def save_json(path: Path, data: dict) -> None:
 
 
 def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an .npz file, read in full (so a damaged member fails here, not later)."""
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
+
+
+def manifest(arrays: dict[str, np.ndarray]) -> dict[str, list]:
+    """Name → [shape, dtype] of each array, kept in results.json to check arrays.npz against."""
+    return {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}
+
+
+def ignored(path: Path, exc: BaseException) -> None:
+    reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+    log.warning("warning: ignoring unreadable %s (%s); it will be computed again", path, reason)
+
+
+class Damaged(ValueError):
+    """A stored file that reads, but not as what the store wrote."""
 
 
 class Store:
@@ -81,14 +99,24 @@ class Store:
         return self.root / exp_id / key
 
     def load(self, exp_id: str, key: str) -> Results | None:
-        """Stored results, or None when absent or incomplete (no results.json marker)."""
+        """Stored results, or None when absent, incomplete (no results.json marker) or damaged in any way."""
         folder = self.folder(exp_id, key)
-        try:
-            data = json.loads((folder / "results.json").read_text())
-            arrays = load_npz(folder / "arrays.npz")
-        except (OSError, ValueError):
+        marker, npz = folder / "results.json", folder / "arrays.npz"
+        if not marker.is_file():
             return None
-        tables = {name: pd.DataFrame.from_records(rows) for name, rows in data["tables"].items()}
+        path = marker
+        try:  # whatever the files hold, a damaged result is treated as absent
+            data = json.loads(marker.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not {"values", "tables", "meta", "arrays"} <= data.keys():
+                raise Damaged("not a stored result")
+            tables = {name: pd.DataFrame.from_records(rows) for name, rows in data["tables"].items()}
+            path = npz
+            arrays = load_npz(npz)
+            if manifest(arrays) != data["arrays"]:
+                raise Damaged("its arrays differ from the ones results.json lists")
+        except Exception as exc:
+            ignored(path, exc)
+            return None
         return Results(data["values"], arrays, tables, data["meta"])
 
     def save(self, exp_id: str, key: str, results: Results) -> None:
@@ -98,7 +126,8 @@ class Store:
             folder.mkdir(parents=True, exist_ok=True)
             save_npz(folder / "arrays.npz", results.arrays)
             tables = {n: t.to_dict(orient="records") for n, t in results.tables.items()}
-            save_json(folder / "results.json", {"values": results.values, "tables": tables, "meta": results.meta})
+            save_json(folder / "results.json", {"values": results.values, "tables": tables, "meta": results.meta,
+                                                "arrays": manifest(results.arrays)})
         except OSError as exc:
             raise OutputError(f"cannot store results of {exp_id} in {folder}: {exc.strerror or exc}") from None
         shutil.rmtree(self.parts_folder(exp_id, key), ignore_errors=True)
@@ -123,8 +152,8 @@ def cached_npz(path: Path, compute: Callable[[], dict[str, np.ndarray]]) -> dict
     if path.is_file():
         try:
             return load_npz(path)
-        except (OSError, ValueError):
-            pass
+        except Exception as exc:  # a damaged file of any kind is computed again
+            ignored(path, exc)
     arrays = compute()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

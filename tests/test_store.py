@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from hw1core.fingerprint import code_fingerprint
 from hw1core.results import Results
@@ -57,3 +60,68 @@ def test_force_retrains_a_shared_model_once_per_build(tmp_path):
     Context(cpu, None, store, "a", "k", force=True, fresh=fresh).shared({"m": 1}, compute)
     Context(cpu, None, store, "b", "k", force=True, fresh=fresh).shared({"m": 1}, compute)
     assert len(calls) == 2  # retrained once for the forced build, then shared within it
+
+
+def stored(tmp_path) -> tuple[Store, Path]:
+    store = Store(tmp_path)
+    res = Results({"a": 1}, {"curve": np.arange(4.0)}, {"t": pd.DataFrame({"v": [1.0]})}, {"wall_s": 1.0})
+    store.save("exp", "k", res)
+    return store, store.folder("exp", "k")
+
+
+DAMAGE = {
+    "results.json truncated": ("results.json", lambda b: b[: len(b) // 2]),
+    "results.json valid JSON, not a result": ("results.json", lambda b: b"[1, 2, 3]"),
+    "results.json binary": ("results.json", lambda b: b"\xff\xfe\x00garbage"),
+    "arrays.npz truncated": ("arrays.npz", lambda b: b[: len(b) // 2]),
+    "arrays.npz not a zip": ("arrays.npz", lambda b: b"hello"),
+    "arrays.npz other arrays": ("arrays.npz", None),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_result_is_absent_with_one_warning_naming_the_file(tmp_path, caplog, damage):
+    store, folder = stored(tmp_path)
+    name, change = DAMAGE[damage]
+    if change is None:
+        np.savez(folder / name, curve=np.arange(5.0))  # a valid file, but not the arrays results.json lists
+    else:
+        (folder / name).write_bytes(change((folder / name).read_bytes()))
+    with caplog.at_level("WARNING", logger="hw1core.store"):
+        assert store.load("exp", "k") is None
+    assert len(caplog.records) == 1 and str(folder / name) in caplog.records[0].getMessage()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04truncated"])
+def test_a_damaged_part_or_shared_model_is_computed_again(tmp_path, caplog, content):
+    store, calls = Store(tmp_path), []
+    compute = lambda: calls.append(1) or {"v": np.ones(3)}
+    store.part("exp", "k", "run0", compute)
+    store.shared("model", compute)
+    (store.parts_folder("exp", "k") / "run0.npz").write_bytes(content)
+    (store.root / "_shared" / "model.npz").write_bytes(content)
+    with caplog.at_level("WARNING", logger="hw1core.store"):
+        assert store.part("exp", "k", "run0", compute)["v"].sum() == 3
+        assert store.shared("model", compute)["v"].sum() == 3
+    assert len(calls) == 4 and len(caplog.records) == 2
+    assert store.part("exp", "k", "run0", compute)["v"].sum() == 3 and len(calls) == 4  # rewritten whole
+
+
+def test_a_damaged_cifar_cache_is_decoded_again(tmp_path, monkeypatch, caplog):
+    from hw1core import data
+    monkeypatch.setenv("HW1_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "data"
+    for split, n in (("train", 2), ("test", 1)):
+        for c in data.CIFAR_CLASSES:
+            folder = root / "cifar10" / split / c
+            folder.mkdir(parents=True)
+            for i in range(n):
+                from PIL import Image
+                Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(folder / f"{i}.png")
+    first = data.cached_cifar_folder(root)
+    [cache] = (tmp_path / "cache").glob("*.npz")
+    np.savez(cache, train_x=np.zeros((3, 3, 32, 32)))  # readable, but not what the cache holds
+    with caplog.at_level("WARNING", logger="hw1core.data"):
+        again = data.cached_cifar_folder(root)
+    assert len(caplog.records) == 1 and str(cache) in caplog.records[0].getMessage()
+    assert all(np.array_equal(first[k], again[k]) for k in first)
