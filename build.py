@@ -205,6 +205,8 @@ def build(args: argparse.Namespace) -> int:
     forced = id_list(args.force, REGISTRY, "--force") if args.force else []
     overrides = config.parse_overrides(args.sets, REGISTRY)
     configs = {i: config.resolve(m, args.profile, overrides.get(i, {})) for i, m in REGISTRY.items()}
+    for exp_id, cfg in configs.items():  # all of them: the report shows every experiment
+        config.validate(REGISTRY[exp_id], cfg)
     meta = load_meta(Path(args.meta or "report.toml"), explicit=args.meta is not None)
     notes = load_notes(Path(args.notes or "notes"), explicit=args.notes is not None, ids=list(REGISTRY))
     out = Path(args.out)

@@ -62,3 +62,13 @@ def resolve(module, profile: str, overrides: dict[str, str]):
     cfg = profile_config(module, profile)
     values = {f: coerce(text, getattr(cfg, f), f"{module.ID}.{f}") for f, text in overrides.items()}
     return dataclasses.replace(cfg, **values)
+
+
+def validate(module, cfg) -> None:
+    """Every value of an experiment's resolved config against the rules its module declares."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        problem = module.RULES[f.name](value, cfg)
+        if problem:
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else value
+            raise ConfigError(f"{module.ID}.{f.name}={shown}: must be {problem}")

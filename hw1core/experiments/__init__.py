@@ -17,6 +17,7 @@ import torch
 from .. import data
 from ..fingerprint import code_fingerprint
 from ..results import Results
+from ..rules import Rule
 from ..store import Store, config_key
 from . import (actual_task, error_surface, grad_norm, interpolation, minimal_ratio, optimization_path, param_count,
                random_labels, sensitivity, sharpness, simulate)
@@ -28,6 +29,7 @@ class Experiment(Protocol):
     ID: str  # the experiment's id: `--only`, `--set`, the store folder and the report's anchor
     Config: type  # a dataclass; its defaults are the full profile
     QUICK: dict[str, Any]  # the values the quick profile changes
+    RULES: dict[str, Rule]  # a rule for every Config field (hw1core/rules.py), checked before anything runs
 
     def run(self, cfg: Any, ctx: Context) -> Results:
         """Train and measure; everything the report shows is computed from what this returns."""

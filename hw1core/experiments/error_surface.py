@@ -10,6 +10,7 @@ import torch
 
 from .. import analysis, data, engine
 from ..results import Results
+from ..rules import CIFAR, architectures, non_negative, odd_at_least, one_of, positive
 
 ID = "error-surface"
 
@@ -29,6 +30,9 @@ class Config:
 
 
 QUICK = dict(epochs=3, n_train=3000, n_eval=300, grid=11)
+RULES = dict(model=one_of(architectures(CIFAR)), epochs=positive, batch_size=positive, lr=positive,
+             weight_decay=non_negative, n_train=non_negative, n_eval=positive, grid=odd_at_least(3), span=positive,
+             seed=non_negative)
 
 
 def training_sets(cfg: Config, train: data.Split) -> tuple[data.Split, data.Split]:

@@ -11,6 +11,7 @@ import torch
 
 from .. import data, engine
 from ..results import Results
+from ..rules import FUNCTION, architectures, non_negative, one_of, positive
 
 ID = "grad-norm"
 
@@ -28,6 +29,8 @@ class Config:
 
 
 QUICK = dict(epochs=600)
+RULES = dict(model=one_of(architectures(FUNCTION)), function=one_of(data.FUNCTIONS), epochs=positive, batch_size=positive,
+             lr=positive, weight_decay=non_negative, n_train=positive, seed=non_negative)
 
 
 def step_recorder(steps: int, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor, Callable]:

@@ -9,6 +9,7 @@ import torch
 
 from .. import analysis, engine, recipes
 from ..results import Results
+from ..rules import CIFAR, architectures, each_positive, greater_than, is_finite, non_negative, one_of, pair_of, positive
 
 ID = "interpolation"
 
@@ -32,6 +33,10 @@ class Config:
 
 
 QUICK = dict(epochs=3, n_train=3000, n_test=1000, n_eval_train=1000, n_alpha=16)
+RULES = dict(model=one_of(architectures(CIFAR)), epochs=positive, batches=pair_of(each_positive, "positive batch sizes"),
+             batch_lr=positive, lrs=pair_of(each_positive, "positive learning rates"), lr_batch=positive,
+             weight_decay=non_negative, alpha_min=is_finite, alpha_max=greater_than("alpha_min"), n_alpha=positive,
+             n_train=non_negative, n_test=non_negative, n_eval_train=positive, seed=non_negative)
 
 
 def pairs(cfg: Config) -> dict[str, list[recipes.CifarRun]]:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from .. import analysis, data, engine, models
 from ..results import Results
+from ..rules import FUNCTION, architectures, fraction, one_of, positive
 
 ID = "minimal-ratio"
 
@@ -27,6 +28,8 @@ class Config:
 
 
 QUICK = dict(epochs=500, gn_steps=600)
+RULES = dict(model=one_of(architectures(FUNCTION)), function=one_of(data.FUNCTIONS), runs=positive, n_train=positive,
+             epochs=positive, lr=positive, gn_steps=positive, gn_lr=positive, gn_tol=positive, rel_tol=fraction)
 
 
 def run_all(cfg: Config, ctx) -> dict:

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from .. import data, engine
 from ..results import Results
+from ..rules import MNIST_32, architectures, non_negative, one_of, positive
 
 ID = "random-labels"
 
@@ -27,6 +28,8 @@ class Config:
 
 
 QUICK = dict(epochs=40, n_train=2000, n_test=2000)
+RULES = dict(model=one_of(architectures(MNIST_32)), epochs=positive, batch_size=positive, lr=positive,
+             n_train=non_negative, n_test=non_negative, label_seed=non_negative, seed=non_negative)
 
 
 def resized(split: data.Split) -> data.Split:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from .. import analysis, engine, recipes
 from ..results import Results
+from ..rules import CIFAR, architectures, each_positive, non_negative, one_of, positive
 
 ID = "sensitivity"
 
@@ -29,6 +30,9 @@ class Config:
 
 
 QUICK = dict(epochs=2, n_train=2000, n_test=1000, n_eval_train=1000, n_sens=300)
+RULES = dict(model=one_of(architectures(CIFAR)), epochs=positive, batch_sizes=each_positive, batch_lr=positive,
+             lrs=each_positive, lr_batch=positive, weight_decay=non_negative, n_train=non_negative, n_test=non_negative,
+             n_eval_train=positive, n_sens=positive, seed=non_negative)
 
 
 def sweep_runs(cfg, sweep: str) -> list[recipes.CifarRun]:

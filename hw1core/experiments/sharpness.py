@@ -7,6 +7,7 @@ import pandas as pd
 
 from .. import analysis, engine, recipes
 from ..results import Results
+from ..rules import each_positive, positive
 from . import sensitivity
 
 ID = "sharpness"
@@ -21,6 +22,7 @@ class Config(sensitivity.Config):
 
 
 QUICK = sensitivity.QUICK | dict(ascent_steps=8, n_sharp=500)
+RULES = sensitivity.RULES | dict(eps=each_positive, ascent_steps=positive, n_sharp=positive)
 
 
 def run(cfg: Config, ctx) -> Results:

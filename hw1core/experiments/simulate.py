@@ -10,6 +10,7 @@ import torch
 
 from .. import data, engine, models
 from ..results import Results
+from ..rules import FUNCTION, all_of, architectures, non_negative, positive
 
 ID = "simulate"
 
@@ -31,6 +32,9 @@ class Config:
 
 
 QUICK = dict(epochs=600, seeds=3)
+RULES = dict(models=all_of(architectures(FUNCTION)), functions=all_of(data.FUNCTIONS), epochs=positive,
+             batch_size=positive, lr=positive, weight_decay=non_negative, seeds=positive, n_train=positive,
+             n_grid=positive, converge_tol=positive)
 
 
 def train_model(arch: str, cfg: Config, x: torch.Tensor, targets: torch.Tensor, grid: torch.Tensor) -> dict:
