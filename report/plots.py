@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
           "#bcbd22", "#17becf", "#393b79"]
@@ -44,12 +45,18 @@ def twin_legend(ax, right, **kw) -> None:
     ax.legend(h1 + h2, n1 + n2, fontsize=7, **kw)
 
 
+class PlainLogFormatter(LogFormatter):
+    """LogFormatter's choice of which ticks to label, written as plain numbers (0.03, 2, 300)."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:g}"
+
+
 def plain_log_ticks(fig: Figure) -> None:
-    """Log axes that span under two decades get plain tick labels (2, 3, 0.5) rather than 2×10⁰."""
-    from matplotlib.ticker import LogFormatter
+    """Log axes that span under two decades get plain tick labels (0.2, 3, 50) rather than 2×10⁻¹ or 3e-01."""
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             low, high = sorted(axis.get_view_interval())
             if axis.get_scale() == "log" and low > 0 and high / low < 100:
-                axis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-                axis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
+                axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+                axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.4)))
