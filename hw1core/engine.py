@@ -203,6 +203,7 @@ class TrainStep:
         self.correct = torch.zeros(ens.k, device=alive.device)
         self.graphs, self.warmup, self.warmed = graphs, warmup, Counter()
         self.graphed: dict[int, tuple[torch.Tensor, Callable[[], None]]] = {}  # batch size -> (rows buffer, replay)
+        self.unchecked: set[int] = set()  # batch sizes whose graph has not yet been compared with an eager step
 
     def run(self, idx: torch.Tensor) -> None:
         """The step itself; it reads only `idx` and fixed tensors, so that a graph of it stays valid."""
@@ -224,7 +225,10 @@ class TrainStep:
         if size in self.graphed:
             rows, replay = self.graphed[size]
             rows.copy_(idx)
-            replay()
+            if size in self.unchecked:
+                self.checked_replay(size, idx, replay)
+            else:
+                replay()
             return
         # Once a graph exists the gradients live in its memory: zero them there rather than drop them.
         self.opt.zero_grad(set_to_none=not self.graphed)
@@ -242,10 +246,66 @@ class TrainStep:
         self.opt.zero_grad(set_to_none=True)  # backward then allocates this graph's gradients inside it
         try:
             self.graphed[idx.shape[1]] = rows, cuda_graph(lambda: self.run(rows))
+            self.unchecked.add(idx.shape[1])
         except RuntimeError as err:  # a step that cannot be captured still trains, only more slowly
             reason = str(err).splitlines()[0]
             warnings.warn(f"training without CUDA graphs: capture failed ({reason})", RuntimeWarning, stacklevel=2)
             self.graphs = False
+
+
+    def state(self) -> list[torch.Tensor]:
+        """Everything a step changes: the parameters, the optimiser's state, the loss and hit totals."""
+        opt_state = [v for p in self.ens.params.values() for v in self.opt.state.get(p, {}).values()
+                     if isinstance(v, torch.Tensor)]
+        return [*self.ens.params.values(), *opt_state, self.loss_sum, self.correct]
+
+    def checked_replay(self, size: int, idx: torch.Tensor, replay: Callable[[], None]) -> None:
+        """A graph's first replay, compared with an eager step from the same state, batch and random numbers.
+
+        The graphed path cannot be tested where no GPU is, so it proves itself where it runs: if the two disagree
+        beyond rounding, every graph is dropped (with one warning) and training goes on eagerly from the eager result.
+        """
+        self.unchecked.discard(size)
+        state = self.state()
+        before, rng = [t.detach().clone() for t in state], rng_state(idx.device)
+        replay()
+        graphed = [t.detach().clone() for t in state]
+        with torch.no_grad():
+            for t, saved in zip(state, before):
+                t.copy_(saved)
+        set_rng_state(idx.device, rng)
+        hook, self.hook = self.hook, None  # the replay already ran it; it may only write, so once is enough
+        try:
+            self.opt.zero_grad(set_to_none=False)
+            self.run(idx)
+        finally:
+            self.hook = hook
+        gap = step_gap(before, graphed, state)
+        if gap > 1e-3:
+            warnings.warn(f"training without CUDA graphs: a replayed step differed from the eager step "
+                          f"(relative difference {gap:.2g})", RuntimeWarning, stacklevel=3)
+            self.graphs, self.graphed, self.unchecked = False, {}, set()
+
+
+def step_gap(before: list[torch.Tensor], graphed: list[torch.Tensor], eager: list[torch.Tensor]) -> float:
+    """How far a replayed step's result is from the eager one, relative to how far the eager step moved each tensor
+    (rounding gives ~1e-6; a wrong batch or a stale buffer gives ~1)."""
+    worst = 0.0
+    for b, g, e in zip(before, graphed, eager):
+        b, g, e = b.double(), g.double(), e.detach().double()
+        moved = (e - b).abs().max().item()
+        worst = max(worst, (g - e).abs().max().item() / (moved + 1e-12 * (1 + e.abs().max().item())))
+    return worst
+
+
+def rng_state(device: torch.device) -> list[torch.Tensor]:
+    return [torch.get_rng_state()] + ([torch.cuda.get_rng_state(device)] if device.type == "cuda" else [])
+
+
+def set_rng_state(device: torch.device, states: list[torch.Tensor]) -> None:
+    torch.set_rng_state(states[0])
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(states[1], device)
 
 
 @contextlib.contextmanager

@@ -82,17 +82,19 @@ def test_step_schedule_matches_torch_steplr():
     assert np.allclose(hist.lr, expected)
 
 
-def replayed_steps(monkeypatch, ens: engine.Ensemble) -> list[int]:
+def replayed_steps(monkeypatch, ens: engine.Ensemble, times: int = 1) -> list[int]:
     """Stand in for CUDA graph capture on the CPU: 'replay' calls the recorded step again, on gradients it first
-    clears, as a graph's backward writes them anew. Returns a list whose length counts the replays."""
+    clears, as a graph's backward writes them anew. Returns a list whose length counts the replays. `times` > 1
+    makes a wrong graph, one that replays the step more than once."""
     replays = []
 
     def capture(fn):
         def replay():
-            for p in ens.params.values():
-                if p.grad is not None:
-                    p.grad.zero_()
-            fn()
+            for _ in range(times):
+                for p in ens.params.values():
+                    if p.grad is not None:
+                        p.grad.zero_()
+                fn()
             replays.append(1)
         return replay
 
@@ -130,6 +132,23 @@ def test_graph_replay_path_matches_the_plain_loop_with_augmentation(monkeypatch,
     replays = replayed_steps(monkeypatch, graphed)
     engine.train(graphed, task, cfg, graphs=True, seed=3)
     assert len(replays) > 0 and torch.equal(plain.flat_params(), graphed.flat_params())
+
+
+def test_a_wrong_graph_is_caught_on_its_first_replay_and_training_goes_on_eagerly(monkeypatch):
+    x, y = fit_data(300)
+    task = engine.Task(x, y)
+    cfg = engine.TrainConfig(epochs=3, batch_size=64, lr=1e-2, loss="mse")
+    plain = engine.Ensemble("MLP-middle", [0, 1])
+    h_plain = engine.train(plain, task, cfg, graphs=False)
+    graphed = engine.Ensemble("MLP-middle", [0, 1])
+    replays = replayed_steps(monkeypatch, graphed, times=2)
+    with pytest.warns(RuntimeWarning, match="differed from the eager step") as caught:
+        h_graph = engine.train(graphed, task, cfg, graphs=True)
+    assert len([w for w in caught if "CUDA graphs" in str(w.message)]) == 1  # warned once
+    assert len(replays) == 1  # only the checked replay: every graph was dropped after it
+    assert torch.equal(plain.flat_params(), graphed.flat_params())
+    for name, values in h_plain.arrays().items():
+        assert np.array_equal(values, h_graph.arrays()[name], equal_nan=True), name
 
 
 def cuda_runs(task: engine.Task, cfg: engine.TrainConfig) -> dict[bool, tuple[torch.Tensor, np.ndarray]]:
