@@ -24,6 +24,10 @@ def fraction(v: Any, cfg: Any = None) -> str | None:
     return None if is_number(v) and 0 < v < 1 else "a number between 0 and 1 (exclusive)"
 
 
+def decay(v: Any, cfg: Any = None) -> str | None:
+    return None if is_number(v) and 0 < v <= 1 else "a factor in (0, 1]"
+
+
 def each_positive(v: Any, cfg: Any = None) -> str | None:
     return None if v and all(positive(x) is None for x in v) else "a non-empty list of positive numbers"
 

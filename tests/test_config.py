@@ -45,7 +45,7 @@ def test_every_config_field_has_a_rule_and_both_profiles_pass_them():
 @pytest.mark.parametrize("item, words", [
     ("simulate.epochs=0", ["simulate.epochs=0", "positive"]),
     ("simulate.lr=nan", ["simulate.lr=nan", "positive"]),
-    ("actual-task.cifar_gamma=1.5", ["cifar_gamma=1.5", "between 0 and 1"]),
+    ("actual-task.cifar_gamma=1.5", ["cifar_gamma=1.5", "(0, 1]"]),
     ("simulate.models=MLP-deep,CNN-21", ["CNN-21", "MLP-deep, MLP-middle"]),
     ("simulate.functions=f1,f3", ["f3", "f1, f2"]),
     ("sensitivity.lrs=0.1,-1", ["sensitivity.lrs", "positive numbers"]),

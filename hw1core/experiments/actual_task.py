@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import data, engine, models
 from ..results import Results
-from ..rules import CIFAR, MNIST, all_of, architectures, fraction, non_negative, positive
+from ..rules import CIFAR, MNIST, all_of, architectures, decay, non_negative, positive
 
 ID = "actual-task"
 PLATEAU_PP = 0.005  # "stopped improving": within half a percentage point of the best test accuracy
@@ -36,7 +36,7 @@ class Config:
 
 QUICK = dict(cifar_epochs=3, cifar_train=4000, cifar_test=1000, mnist_epochs=3, mnist_train=10000, mnist_test=2000)
 RULES = dict(cifar_models=all_of(architectures(CIFAR)), cifar_epochs=positive, cifar_batch=positive, cifar_lr=positive,
-             cifar_step=non_negative, cifar_gamma=fraction, cifar_train=non_negative, cifar_test=non_negative,
+             cifar_step=non_negative, cifar_gamma=decay, cifar_train=non_negative, cifar_test=non_negative,
              mnist_models=all_of(architectures(MNIST)), mnist_epochs=positive, mnist_batch=positive, mnist_lr=positive,
              mnist_train=non_negative, mnist_test=non_negative, weight_decay=non_negative, seed=non_negative)
 

@@ -9,7 +9,8 @@ import torch
 
 from .. import analysis, engine, recipes
 from ..results import Results
-from ..rules import CIFAR, architectures, each_positive, greater_than, is_finite, non_negative, one_of, pair_of, positive
+from ..rules import (CIFAR, architectures, each_positive, greater_than, is_finite, non_negative, one_of, pair_of,
+                     positive)
 
 ID = "interpolation"
 

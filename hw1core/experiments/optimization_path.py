@@ -9,7 +9,7 @@ import torch
 
 from .. import analysis, data, engine, models
 from ..results import Results
-from ..rules import CIFAR, FUNCTION, architectures, fraction, non_negative, one_of, positive
+from ..rules import CIFAR, FUNCTION, architectures, decay, non_negative, one_of, positive
 
 ID = "optimization-path"
 
@@ -32,7 +32,7 @@ class Config:
 
 QUICK = dict(epochs=6, n_train=1000, n_test=500, batch_size=100)
 RULES = dict(model=one_of(architectures(CIFAR) + architectures(FUNCTION)), runs=positive, epochs=positive, every=positive,
-             batch_size=positive, lr=positive, weight_decay=non_negative, step_size=non_negative, gamma=fraction,
+             batch_size=positive, lr=positive, weight_decay=non_negative, step_size=non_negative, gamma=decay,
              n_train=non_negative, n_test=non_negative, n_points=positive)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import models, recipes
 from ..results import Results
-from ..rules import CIFAR, all_of, architectures, fraction, non_negative, positive
+from ..rules import CIFAR, all_of, architectures, decay, non_negative, positive
 
 ID = "param-count"
 
@@ -29,7 +29,7 @@ class Config:
 
 QUICK = dict(epochs=2, n_train=1500, n_test=1000, n_eval_train=1000)
 RULES = dict(models=all_of(architectures(CIFAR)), epochs=positive, batch_size=positive, lr=positive,
-             weight_decay=non_negative, step_size=non_negative, gamma=fraction, n_train=non_negative,
+             weight_decay=non_negative, step_size=non_negative, gamma=decay, n_train=non_negative,
              n_test=non_negative, n_eval_train=positive, seed=non_negative)
 
 
