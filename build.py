@@ -186,6 +186,19 @@ def summary_json(sections: list, build_info: dict) -> dict:
     return to_jsonable(info | {"experiments": experiments})
 
 
+def time_rows(sections: list, report_s: float) -> list[tuple[str, str, str]]:
+    """(experiment, result, wall time) per experiment and for the report: the table a build prints at its end."""
+    rows = [(s.exp_id, s.meta["status"], f"{s.meta['wall_s']:.1f} s" if "wall_s" in s.meta else "–") for s in sections]
+    return rows + [("report", "rendered", f"{report_s:.1f} s")]
+
+
+def write_step_summary(path: Path, profile: str, rows: list[tuple[str, str, str]]) -> None:
+    lines = [f"### hw1-report, {profile} profile", "", "| experiment | result | time |", "| --- | --- | ---: |"]
+    lines += [f"| {name} | {status} | {wall} |" for name, status, wall in rows]
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n\n")
+
+
 def build(args: argparse.Namespace) -> int:
     import json
     import torch
@@ -260,11 +273,12 @@ def build(args: argparse.Namespace) -> int:
         raise OutputError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
     report_s = time.perf_counter() - start
 
+    rows = time_rows(sections, report_s)
     print(f"\n  {'experiment':<19}{'result':<11}    time", file=sys.stderr)
-    for s in sections:
-        wall = f"{s.meta['wall_s']:8.1f} s" if "wall_s" in s.meta else "       –"
-        print(f"  {s.exp_id:<19}{s.meta['status']:<11}{wall}", file=sys.stderr)
-    print(f"  {'report':<19}{'rendered':<11}{report_s:8.1f} s", file=sys.stderr)
+    for name, status, wall in rows:
+        print(f"  {name:<19}{status:<11}{wall:>10}", file=sys.stderr)
+    if os.environ.get("GITHUB_STEP_SUMMARY"):  # GitHub Actions shows this file on the run's page
+        write_step_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), args.profile, rows)
     print(f"report: {(out / 'report.html').resolve()}" + ("" if args.no_pdf else f" and {(out / 'report.pdf').resolve()}"),
           file=sys.stderr)
     return 0

@@ -28,8 +28,8 @@ TINY += ["--set", "param-count.models=CNN-21,CNN-22,CNN-23", "--set", "interpola
          "--set", "sharpness.batch_sizes=16,64,256,1024,4096", "--set", "sensitivity.batch_sizes=16,64,256,1024,4096"]
 
 
-def build(*args, cwd=ROOT, timeout=600):
-    env = os.environ | {"TQDM_DISABLE": "1"}
+def build(*args, cwd=ROOT, timeout=600, env: dict | None = None):
+    env = os.environ | {"TQDM_DISABLE": "1"} | (env or {})
     return subprocess.run([sys.executable, str(ROOT / "build.py"), *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
@@ -176,3 +176,14 @@ def test_a_bad_report_toml_is_one_line_naming_the_file_and_key(tmp_path, content
     proc = build("--out", str(tmp_path / "out"), "--render", "--no-pdf", cwd=tmp_path, timeout=120)
     assert_one_line_error(proc, *words)
     assert proc.returncode == 2 and not (tmp_path / "out" / "report.html").exists()
+
+
+def test_on_github_actions_the_time_table_goes_to_the_job_summary(tiny_build, tmp_path):
+    out, _ = tiny_build
+    summary = tmp_path / "step_summary.md"
+    proc = build("--out", str(out), "--render", "--no-pdf", *TINY, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in summary.read_text().splitlines() if line.startswith("| ")][2:]
+    from hw1core.experiments import REGISTRY
+    assert [r.split("|")[1].strip() for r in rows] == [*REGISTRY, "report"]
+    assert all(r.split("|")[2].strip() in ("stored", "rendered") for r in rows)

