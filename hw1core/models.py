@@ -51,9 +51,13 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {
-    "MLP-deep": Arch(lambda: mlp([1, 1, 5, 10, 10, 10, 10, 10, 5, 1]), (1,), "1-1-5-10-10-10-10-10-5-1, LeakyReLU"),
-    "MLP-middle": Arch(lambda: mlp([1, 1, 10, 18, 15, 4, 1]), (1,), "1-1-10-18-15-4-1, LeakyReLU"),
-    "MLP-shallow": Arch(lambda: mlp([1, 1, 190, 1]), (1,), "1-1-190-1, LeakyReLU"),
+    # The course's own example models (SPEC.md `simulate`), and report R's variants with one more 1→1 layer in front.
+    "MLP-deep": Arch(lambda: mlp([1, 5, 10, 10, 10, 10, 10, 5, 1]), (1,), "1-5-10-10-10-10-10-5-1, LeakyReLU"),
+    "MLP-middle": Arch(lambda: mlp([1, 10, 18, 15, 4, 1]), (1,), "1-10-18-15-4-1, LeakyReLU"),
+    "MLP-shallow": Arch(lambda: mlp([1, 190, 1]), (1,), "1-190-1, LeakyReLU"),
+    "MLP-deep-r": Arch(lambda: mlp([1, 1, 5, 10, 10, 10, 10, 10, 5, 1]), (1,), "1-1-5-10-10-10-10-10-5-1, LeakyReLU"),
+    "MLP-middle-r": Arch(lambda: mlp([1, 1, 10, 18, 15, 4, 1]), (1,), "1-1-10-18-15-4-1, LeakyReLU"),
+    "MLP-shallow-r": Arch(lambda: mlp([1, 1, 190, 1]), (1,), "1-1-190-1, LeakyReLU"),
     "CNN-shallow": Arch(lambda: nn.Sequential(*conv_stack([16], padding=0), nn.Flatten(), nn.Linear(16 * 15 * 15, 10)),
                         (3, 32, 32), "conv 3→16 (no padding), pool → linear 3600→10"),
     "CNN-deep": Arch(lambda: cifar_cnn([16, 32, 64, 32, 16]), (3, 32, 32), "conv 3→16→32→64→32→16, pools → linear 16→10"),

@@ -87,7 +87,8 @@ def test_grad_norm_states_no_unmeasured_cause():
 
 
 def simulate_results(models: list[str], losses: list[float]) -> Results:
-    rows = [{"function": "f1", "model": m, "params": 571, "final_loss_mean": v, "final_loss_sd": 0.0,
+    rows = [{"function": "f1", "model": m, "params": 571, "final_loss_mean": v, "final_loss_sd": 0.0, "final_loss_median": v,
+             "target_variance": 0.087, "runs_at_mean": 0,
              "converged_runs": 0, "runs": 2, "diverged_runs": 0, "converged_epoch_median": np.nan}
             for m, v in zip(models, losses)]
     return Results({"config": {"models": models, "converge_tol": 1e-6}}, {}, {"summary": pd.DataFrame(rows)})
@@ -102,7 +103,8 @@ def test_simulate_finds_the_deepest_model_from_the_architectures_not_the_config_
 
 
 def test_simulate_states_no_reason_tied_to_a_function_name():
-    rows = [{"function": f, "model": "MLP-deep", "params": 571, "final_loss_mean": v, "final_loss_sd": 0.0,
+    rows = [{"function": f, "model": "MLP-deep", "params": 571, "final_loss_mean": v, "final_loss_sd": 0.0, "final_loss_median": v,
+             "target_variance": 0.087, "runs_at_mean": 0,
              "converged_runs": 0, "runs": 2, "diverged_runs": 0, "converged_epoch_median": np.nan}
             for f, v in (("f1", 0.5), ("f2", 0.01))]  # here f1, the smooth one, is the harder
     text = texts("simulate", Results({"config": {"models": ["MLP-deep"], "converge_tol": 1e-6}}, {},

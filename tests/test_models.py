@@ -8,7 +8,7 @@ from report.layers import depth, layer_summary
 
 # The parameter counts printed in SPEC.md's tables: the reference the model code must reproduce.
 SPEC_COUNTS = {
-    "MLP-deep": 573, "MLP-middle": 574, "MLP-shallow": 573,
+    "MLP-deep": 571, "MLP-middle": 572, "MLP-shallow": 571, "MLP-deep-r": 573, "MLP-middle-r": 574, "MLP-shallow-r": 573,
     "CNN-shallow": 36_458, "CNN-deep": 46_842, "CNN-wide": 430_102,
     "MNIST-CNN-1": 25_550, "MNIST-CNN-2": 25_570, "MNIST-CNN-3": 25_119,
     "MLP-random-labels": 149_002,

@@ -13,7 +13,8 @@ from report.render import render_html
 def simulate_results(losses: dict[str, float]) -> Results:
     """Summary rows as simulate.run would store them, with given final losses."""
     cfg = simulate.Config(functions=("f1",), seeds=2)
-    rows = [{"function": "f1", "model": m, "params": 573, "final_loss_mean": v, "final_loss_sd": 0.0,
+    rows = [{"function": "f1", "model": m, "params": 573, "final_loss_mean": v, "final_loss_sd": 0.0, "final_loss_median": v,
+             "target_variance": 0.087, "runs_at_mean": 0,
              "converged_runs": 0, "runs": 2, "diverged_runs": 0, "converged_epoch_median": np.nan}
             for m, v in losses.items()]
     from dataclasses import asdict

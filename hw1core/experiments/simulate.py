@@ -60,6 +60,9 @@ def converged_epoch(loss: np.ndarray, tol: float) -> int | None:
     return int(bad[-1]) + 2 if len(bad) else 1
 
 
+AT_MEAN = 0.9  # a run whose final MSE is at least this share of Var(f) on the training points predicts ~the mean
+
+
 def seed_spread(final: np.ndarray) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof 1) over the seeds that did not diverge; NaN where undefined."""
     ok = final[np.isfinite(final)]
@@ -89,8 +92,11 @@ def run(cfg: Config, ctx) -> Results:
             epochs = [converged_epoch(run_loss, cfg.converge_tol) for run_loss in loss]
             done = [e for e in epochs if e is not None]
             mean, sd = seed_spread(final)
+            variance = float(targets[i].var(unbiased=False))
             rows.append({"function": f, "model": arch, "params": res.values["params"][arch],
                          "final_loss_mean": mean, "final_loss_sd": sd,
+                         "final_loss_median": float(np.nanmedian(final)) if np.isfinite(final).any() else math.nan,
+                         "target_variance": variance, "runs_at_mean": int((final >= AT_MEAN * variance).sum()),
                          "converged_runs": len(done), "runs": cfg.seeds,
                          "diverged_runs": int((out["diverged"][members] > 0).sum()),
                          "converged_epoch_median": float(np.median(done)) if done else math.nan})

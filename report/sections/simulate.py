@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from hw1core import models
-from hw1core.experiments.simulate import FUNCTIONS, Config
+from hw1core.experiments.simulate import AT_MEAN, FUNCTIONS, Config
 from hw1core.results import Results
 
 from .. import plots
@@ -34,6 +34,11 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Task", f"regression of {', '.join(f'{f}(x) = {FUNCTIONS[f][0]}' for f in cfg.functions)} on x ∈ [−1, 1]"),
         ("Training data", f"{cfg.n_train} evenly spaced points; predictions drawn on {cfg.n_grid} points"),
         ("Models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in cfg.models)),
+        ("Why these models", "the course's own example models, of nearly equal size (571 / 572 / 571 parameters). "
+                             "Report R put one more 1→1 dense layer with its LeakyReLU in front of each (MLP-deep-r, "
+                             "MLP-middle-r, MLP-shallow-r: 573 / 574 / 573): a scalar bottleneck after which a seed "
+                             "can stay at the mean of the function. Select them with --set simulate.models=...; the "
+                             "table and the findings count the seeds that stay at the mean"),
         ("Loss, optimiser", f"MSE; Adam, lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, constant learning rate"),
         ("Batch size, epochs", f"{cfg.batch_size}, {cfg.epochs:,} epochs (reshuffled every epoch)"),
         ("Seeds", f"{cfg.seeds} per model and function (seeds 0–{cfg.seeds - 1}); bands show min–max over "
@@ -81,12 +86,16 @@ def tables(res: Results) -> list[TableSpec]:
     frame = pd.DataFrame({
         "function": t["function"], "model": t["model"], "params": t["params"],
         "final loss (mean ± sd)": [f"{m:.3g} ± {s:.2g}" for m, s in zip(t["final_loss_mean"], t["final_loss_sd"])],
+        "final loss (median)": [f"{v:.3g}" for v in t["final_loss_median"]],
+        "seeds at the mean": [f"{a}/{n}" for a, n in zip(t["runs_at_mean"], t["runs"])],
         "converged at epoch (median)": [f"{e:,.0f}" if c else "not converged" for e, c in
                                         zip(t["converged_epoch_median"], t["converged_runs"])],
         "runs converged": [f"{c}/{n}" for c, n in zip(t["converged_runs"], t["runs"])],
         "runs diverged": t["diverged_runs"],
     })
-    return [TableSpec("summary", "Final training loss and convergence epoch per function and model.", frame)]
+    return [TableSpec("summary", f"Final training loss and convergence epoch per function and model. A seed is at "
+                                 f"the mean when its final MSE is at least {AT_MEAN:.0%} of the function's variance on "
+                                 f"the training points (it predicts about a constant).", frame)]
 
 
 def findings(res: Results) -> list[Finding]:
@@ -115,6 +124,12 @@ def findings(res: Results) -> list[Finding]:
         hard, easy = means.idxmax(), means.idxmin()
         out.append(Finding("Averaged over the models, {hard} ended with a {ratio:ratio} higher final loss than {easy}.",
                            {"hard": hard, "easy": easy, "ratio": means[hard] / means[easy]}))
+    for _, r in t[t["runs_at_mean"] > 0].iterrows():
+        variant = " (report R's variant, with a 1→1 input layer)" if r["model"].endswith("-r") else ""
+        out.append(Finding("{n:int} of {runs:int} seeds of {model}{variant} stayed at the mean of {f}: final MSE at "
+                           "least {share:pct} of its variance ({var:sig}).",
+                           {"n": r["runs_at_mean"], "runs": r["runs"], "model": r["model"], "variant": variant,
+                            "f": r["function"], "share": AT_MEAN, "var": r["target_variance"]}))
     conv, total = int(t["converged_runs"].sum()), int(t["runs"].sum())
     out.append(Finding("{conv:int} of {total:int} runs met the convergence criterion (loss change below {tol} "
                        "between epochs until the end); the others were still changing by more than that in their last epochs.",
@@ -132,5 +147,6 @@ def bonus(res: Results) -> str:
 
 def headline(res: Results) -> dict:
     t = res.tables["summary"]
-    return by_row(t, ["function", "model"], ["final_loss_mean", "converged_runs", "diverged_runs"]) | \
+    return by_row(t, ["function", "model"], ["final_loss_mean", "final_loss_median", "runs_at_mean", "converged_runs",
+                                              "diverged_runs"]) | \
         {"runs": int(t["runs"].sum()), "runs_converged": int(t["converged_runs"].sum())}
