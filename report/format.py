@@ -39,3 +39,21 @@ class _FindingFormatter(string.Formatter):
 
 def render_finding(finding: Finding) -> str:
     return _FindingFormatter().format(finding.template, **finding.values)
+
+
+def schedule_text(lr: float, step_size: int, gamma: float, epochs: int) -> str:
+    """A learning-rate schedule in words: its cuts, the rate it ends at, and where it falls to a thousandth of the
+    start (where SPEC.md ends training)."""
+    if not step_size or step_size >= epochs:
+        return "constant learning rate"
+    cuts = (epochs - 1) // step_size
+    text = (f"StepLR ×{gamma:g} every {step_size} epochs ({cuts} cut{'s' if cuts != 1 else ''}; the last epoch runs at "
+            f"lr {lr * gamma ** cuts:g}, {gamma ** cuts:g}× the start")
+    tiny = math.ceil(math.log(1e-3) / math.log(gamma) - 1e-9) if 0 < gamma < 1 else None  # cuts to reach 1e-3×
+    if tiny is not None and epochs == tiny * step_size:
+        text += (f"; the next cut would leave {lr * gamma ** tiny:g}, {gamma ** tiny:g}× the start, so training stops "
+                 f"after epoch {epochs}")
+    elif tiny is not None and epochs > tiny * step_size:
+        text += (f"; its last {epochs - tiny * step_size} epochs, from epoch {tiny * step_size + 1}, run at "
+                 f"{gamma ** tiny:g}× the start or less")
+    return text + ")"

@@ -62,3 +62,15 @@ def test_template_escapes_every_value(monkeypatch):
             "command": "c", "bench": None}
     html = render_html(build_context([Section("simulate", simulate_view, simulate.Config(), res, {})], info))
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_schedule_text_states_the_rate_the_schedule_really_ends_at():
+    from hw1core import engine
+    from report.format import schedule_text
+    for epochs in (25, 30, 100):
+        cfg = engine.TrainConfig(epochs, 64, 4e-4, step_size=10, gamma=0.1)
+        text = schedule_text(cfg.lr, cfg.step_size, cfg.gamma, epochs)
+        assert f"last epoch runs at lr {engine.lr_at(cfg, epochs - 1):g}" in text
+    assert "so training stops after epoch 30" in schedule_text(4e-4, 10, 0.1, 30)
+    assert "stops" not in schedule_text(4e-4, 10, 0.1, 25)
+    assert "its last 70 epochs, from epoch 31" in schedule_text(4e-4, 10, 0.1, 100)

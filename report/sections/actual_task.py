@@ -8,6 +8,7 @@ from hw1core.experiments.actual_task import PLATEAU_PP, Config, datasets
 from hw1core.results import Results
 
 from .. import plots
+from ..format import schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec, by_row
 
 TITLE = "Train on actual tasks"
@@ -37,7 +38,7 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     for name, d in datasets(cfg).items():
         tc = d["train"]
         full_train, full_test = (50_000, 10_000) if name == "CIFAR-10" else (60_000, 10_000)
-        sched = f"StepLR ×{tc.gamma:g} every {tc.step_size} epochs" if tc.step_size else "constant learning rate"
+        sched = schedule_text(tc.lr, tc.step_size, tc.gamma, tc.epochs)
         rows += [
             (f"{name} data", f"train {size(d['n_train'], full_train)}; test {size(d['n_test'], full_test)}"),
             (f"{name} models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in d["models"])),

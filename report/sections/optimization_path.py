@@ -6,6 +6,7 @@ from hw1core.experiments.optimization_path import Config, is_regression
 from hw1core.results import Results
 
 from .. import plots
+from ..format import schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Visualise the optimisation process"
@@ -28,7 +29,7 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     task = (f"f1 regression ({cfg.n_points} points), MSE; points labelled with the training loss" if is_regression(cfg)
             else "CIFAR-10 classification, cross-entropy; points labelled with test accuracy "
                  f"({'all' if not cfg.n_test else f'{cfg.n_test:,}'} test images)")
-    sched = f"StepLR ×{cfg.gamma:g} every {cfg.step_size} epochs" if cfg.step_size else "constant learning rate"
+    sched = schedule_text(cfg.lr, cfg.step_size, cfg.gamma, cfg.epochs)
     return [
         ("Task", task),
         ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params), {cfg.runs} runs, seeds "
