@@ -32,7 +32,7 @@ def test_every_default_simulate_model_learns_f1_within_seconds(arch):
     x = torch.linspace(-1, 1, 300).unsqueeze(1)
     y = data.FUNCTIONS["f1"][1](x)
     ens = engine.Ensemble(arch, [0, 1, 2])
-    hist = engine.train(ens, engine.Task(x, y), engine.TrainConfig(300, 64, 4e-4, 1e-4, loss="mse"))
+    hist = engine.train(ens, engine.Task(x, y), engine.TrainConfig(600, 64, 4e-4, 1e-4, loss="mse"))
     assert np.median(hist.train_loss[:, -1]) < 0.25 * float(y.var(unbiased=False))
 
 
