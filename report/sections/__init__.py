@@ -41,6 +41,7 @@ class Presentation(Protocol):
     def headline(self, res: Results) -> dict[str, float | int | str]:
         """The numbers the findings quote, under stable names, for out/summary.json."""
 
+    # Optional: bonus(res) -> str, the text of a question answered with 'bonus'.
 
 
 def reference_errors(exp_id: str, view: Presentation) -> list[str]:
