@@ -114,8 +114,8 @@ def findings(res: Results) -> list[Finding]:
             continue
         best, worst = rows.iloc[0], rows.iloc[-1]
         verdict = ("the deepest model fitted best, as the homework expects of depth" if best["model"] in deepest else
-                   "contrary to the homework's expectation that the deepest model ({deepest}, {layers:int} weight layers) "
-                   "fits best")
+                   "contrary to the homework's expectation that the deepest model ({deepest}, {layers:int} weight "
+                   "layers) fits best")
         out.append(Finding("On {f}, {best} ({best_layers:int} weight layers) reached the lowest final training loss "
                            "({best_loss:sig}), {ratio:ratio} lower than {worst} ({worst_loss:sig}); " + verdict + ".",
                            {"f": f, "best": best["model"], "best_layers": depths[best["model"]],
