@@ -236,13 +236,15 @@ def build(args: argparse.Namespace) -> int:
     else:
         log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
 
+    # Every key now, from the code as it was imported: an edit made while the build runs must not relabel its results.
+    keys = {exp_id: store_key(experiment, configs[exp_id]) for exp_id, experiment in REGISTRY.items()}
     sections, fresh = [], set()
     bar = tqdm(list(REGISTRY.items()), desc="experiments", unit="exp", dynamic_ncols=True,
                **({"disable": True} if args.render else {}))  # else TQDM_DISABLE decides
     for exp_id, experiment in bar:
         bar.set_postfix_str(exp_id)
         cfg = configs[exp_id]
-        key = store_key(experiment, cfg)
+        key = keys[exp_id]
         stored = None if exp_id in forced else store.load(exp_id, key)
         if exp_id in selected and stored is None:
             reason = "forced" if exp_id in forced else "no stored result for this config and code"

@@ -83,3 +83,18 @@ def test_random_labels_shuffle_training_labels_only(mnist):
 def test_resized_mnist_is_32_by_32_uint8(mnist):
     out = random_labels.resized(mnist[1].subset(10))
     assert out.x.shape == (10, 1, 32, 32) and out.x.dtype == torch.uint8
+
+
+def test_a_shared_cifar_model_evaluates_only_after_training(tmp_path, monkeypatch):
+    """Its users read the final metrics alone, so no epoch pays for a test-set evaluation."""
+    from hw1core import recipes
+    from hw1core.experiments import Context
+    from hw1core.store import Store
+    calls = []
+    real = engine.evaluate
+    monkeypatch.setattr(engine, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    ctx = Context(torch.device("cpu"), None, Store(tmp_path), "test", "k")
+    run = recipes.CifarRun("CNN-21", epochs=3, batch_size=100, lr=1e-3, n_train=300, n_test=100, n_eval_train=100)
+    out = recipes.train_cifar(run, ctx, desc="test")
+    assert len(calls) == 2  # the final training-set and test-set metrics, not one per epoch
+    assert 0 <= out["final_test_acc"] <= 1 and int(out["steps"]) == 9
