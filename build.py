@@ -172,7 +172,7 @@ def run_experiment(experiment, cfg, store, key: str, device, data_dir: str | Non
     return results
 
 
-def summary_json(sections: list, build_info: dict) -> dict:
+def summary_json(sections: list, build_info: dict, keys: dict[str, str]) -> dict:
     """out/summary.json: per experiment its status, timing, provenance and headline numbers (names in the README)."""
     from hw1core.store import to_jsonable
     experiments = {}
@@ -180,7 +180,7 @@ def summary_json(sections: list, build_info: dict) -> dict:
         m = s.meta
         entry = {"status": m["status"], "profile": build_info["profile"]}
         if s.results is not None:
-            entry |= {"wall_s": m.get("wall_s"), "steps": m.get("steps"), "device": m.get("device"),
+            entry |= {"key": keys[s.exp_id], "wall_s": m.get("wall_s"), "steps": m.get("steps"), "device": m.get("device"),
                       "commit": m.get("commit", "unknown (stored before commits were recorded)"),
                       "finished": m.get("finished"), "headline": s.view.headline(s.results)}
         experiments[s.exp_id] = entry
@@ -270,7 +270,7 @@ def build(args: argparse.Namespace) -> int:
     try:
         html = render_html(build_context(sections, build_info, meta, out / "figures"))
         (out / "report.html").write_text(html, encoding="utf-8")
-        (out / "summary.json").write_text(json.dumps(summary_json(sections, build_info), indent=1), encoding="utf-8")
+        (out / "summary.json").write_text(json.dumps(summary_json(sections, build_info, keys), indent=1), encoding="utf-8")
         if not args.no_pdf:
             write_pdf(html, out / "report.pdf")
     except OSError as exc:

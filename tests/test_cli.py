@@ -112,6 +112,7 @@ def test_summary_json_has_every_experiment_with_its_headline_numbers(tiny_build)
     assert summary["profile"] == "quick" and list(summary["experiments"]) == list(REGISTRY)
     for exp_id, entry in summary["experiments"].items():
         assert entry["status"] in ("run", "stored") and entry["steps"] > 0 and entry["wall_s"] > 0, exp_id
+        assert (out / "runs" / exp_id / entry["key"] / "results.json").is_file(), exp_id  # the stored result it shows
         numbers = [v for v in entry["headline"].values() if isinstance(v, (int, float))]
         assert numbers and any(math.isfinite(v) for v in numbers), exp_id
     params = summary["experiments"]["param-count"]["headline"]
