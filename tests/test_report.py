@@ -1,3 +1,4 @@
+import pytest
 import numpy as np
 import pandas as pd
 
@@ -74,3 +75,21 @@ def test_schedule_text_states_the_rate_the_schedule_really_ends_at():
     assert "so training stops after epoch 30" in schedule_text(4e-4, 10, 0.1, 30)
     assert "stops" not in schedule_text(4e-4, 10, 0.1, 25)
     assert "its last 70 epochs, from epoch 31" in schedule_text(4e-4, 10, 0.1, 100)
+
+
+@pytest.mark.parametrize("low, high", [(0.655, 1.915), (0.03, 1.3), (1.05, 5.3), (0.2, 15.0), (120.0, 900.0)])
+def test_log_axes_under_two_decades_carry_at_least_two_plain_labels(low, high):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from report.plots import plain_log_ticks
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [low, high])
+    ax.set(yscale="log", ylim=(low, high))
+    plain_log_ticks(fig)
+    fig.canvas.draw()
+    labels = [t.label1.get_text() for t in ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()
+              if low <= t.get_loc() <= high and t.label1.get_text()]
+    plt.close(fig)
+    assert len(labels) >= 2, labels
+    assert all("e" not in s and "^" not in s for s in labels), labels  # plain numbers, not 3e-01 or 10^{-1}
