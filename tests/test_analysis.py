@@ -42,12 +42,14 @@ def float64_reference_eigenvalues(ens: engine.Ensemble, k: int, x: torch.Tensor,
     return torch.linalg.eigvalsh((h + h.T) / 2).numpy()
 
 
-def test_hessian_eigenvalues_are_the_float64_ones_where_float32_flips_signs():
+def test_hessian_eigenvalues_are_the_float64_ones():
     ens = engine.Ensemble("MLP-minratio", [0])
     x, y = data.function_points("f1", 50)
     ref64 = float64_reference_eigenvalues(ens, 0, x, y, torch.float64)
     ref32 = float64_reference_eigenvalues(ens, 0, x, y, torch.float32)
-    assert (ref32 > 0).sum() != (ref64 > 0).sum()  # the case the issue describes: float32 gets signs wrong
+    # float32's rounding (its signs of the near-zero eigenvalues vary with the thread count) misses the tolerance
+    # below, so the comparison tells a float64 Hessian from a float32 one on any machine
+    assert not np.allclose(ref32, ref64, atol=1e-12 * np.abs(ref64).max())
     eig = analysis.hessian_eigenvalues(ens, 0, x, y)
     assert eig.dtype == np.float64
     assert (eig > 0).sum() == (ref64 > 0).sum()
