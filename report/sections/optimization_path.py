@@ -33,7 +33,7 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     return [
         ("Task", task),
         ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params), {cfg.runs} runs, seeds "
-                  f"0–{cfg.runs - 1}, each trained on its own (its own initialisation and its own shuffles)"),
+                  f"0–{cfg.runs - 1}, trained together as one stacked model"),
         ("Optimiser", f"Adam, lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, {sched}; batch {cfg.batch_size}; "
                       f"{cfg.epochs} epochs" + ("" if is_regression(cfg) else
                                                  f" on {'all' if not cfg.n_train else f'{cfg.n_train:,}'} training images")),
