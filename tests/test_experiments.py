@@ -13,27 +13,9 @@ CPU = SimpleNamespace(device=torch.device("cpu"))
 
 def test_optimization_path_always_records_the_final_weights():
     cfg = optimization_path.Config(model="MLP-middle", runs=2, epochs=4, every=3, batch_size=100, n_points=100)
-    out = optimization_path.paths([optimization_path.train_one(cfg, CPU, seed) for seed in range(cfg.runs)])
+    out = optimization_path.train_runs(cfg, CPU)
     assert out["epochs"].tolist() == [0, 3, 4]  # start, every 3 epochs, and the last epoch although 4 % 3 != 0
     assert out["whole"].shape == (2, 3, 2) and out["metric"].shape == (2, 3)
-    assert out["start_dist"].shape == (1,) and out["start_dist"][0] > 0  # two seeds start apart
-
-
-def test_optimization_path_stores_each_run_as_it_finishes(tmp_path, monkeypatch):
-    """A killed build loses one run at most: every run is a part of its own, and finished ones are not retrained."""
-    from hw1core.store import Store
-    cfg = optimization_path.Config(model="MLP-middle", runs=3, epochs=2, every=1, batch_size=100, n_points=100)
-    store = Store(tmp_path)
-    ctx = SimpleNamespace(device=torch.device("cpu"), part=lambda name, compute: store.part("optimization-path", "k", name, compute))
-    first = optimization_path.run(cfg, ctx)
-    assert sorted(p.name for p in store.parts_folder("optimization-path", "k").iterdir()) == ["run-0.npz", "run-1.npz", "run-2.npz"]
-    (store.parts_folder("optimization-path", "k") / "run-1.npz").unlink()
-    trained = []
-    real = optimization_path.train_one
-    monkeypatch.setattr(optimization_path, "train_one", lambda cfg, ctx, seed: trained.append(seed) or real(cfg, ctx, seed))
-    again = optimization_path.run(cfg, ctx)
-    assert trained == [1]
-    np.testing.assert_allclose(again.arrays["metric"], first.arrays["metric"])  # the retrained run is the same run
 
 
 def test_seed_spread_is_the_sample_standard_deviation_over_finite_seeds():

@@ -60,49 +60,38 @@ def pairwise_distances(weights: np.ndarray) -> np.ndarray:
     return np.linalg.norm(weights[:, None] - weights[None], axis=2)[np.triu_indices(k, 1)]
 
 
-def train_one(cfg: Config, ctx, seed: int) -> dict[str, np.ndarray]:
-    """One run's snapshots: all weights, the first layer's weights, and its metric, at every snapshot epoch."""
+def train_runs(cfg: Config, ctx) -> dict:
     task, loss = make_task(cfg, ctx)
-    ens = engine.Ensemble(cfg.model, [seed], ctx.device)
+    ens = engine.Ensemble(cfg.model, list(range(cfg.runs)), ctx.device)
     first = [n for n in ens.params][:2]  # the first layer's weight and bias
     snaps, layer, metric, epochs = [], [], [], []
 
     def record(epoch: int, ens: engine.Ensemble) -> None:
         if not is_snapshot(epoch + 1, cfg):
             return
-        snaps.append(ens.flat_params()[0].cpu().numpy())
-        layer.append(torch.cat([ens.params[n][0].detach().flatten() for n in first]).cpu().numpy())
+        snaps.append(ens.flat_params().cpu().numpy())
+        layer.append(torch.cat([ens.params[n].detach().flatten(1) for n in first], 1).cpu().numpy())
         x, y = (task.train_x, task.train_y) if loss == "mse" else (task.test_x, task.test_y)
         l, acc = engine.evaluate(ens, x, y, task.transform, loss)
-        metric.append((l if loss == "mse" else acc)[0])
+        metric.append(l if loss == "mse" else acc)
         epochs.append(epoch + 1)
 
     record(-1, ens)
     tc = engine.TrainConfig(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.step_size, cfg.gamma, loss)
-    hist = engine.train(ens, task, tc, desc=f"{ID} {cfg.model} run {seed + 1}/{cfg.runs}", seed=seed, epoch_hook=record)
-    return {"snaps": np.stack(snaps), "layer": np.stack(layer), "metric": np.array(metric), "epochs": np.array(epochs),
-            "steps": np.array(hist.steps)}
-
-
-def paths(runs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """The runs' trajectories projected on the top-2 PCA directions of all their snapshots together, whole model and
-    first layer, with the distances between the runs at the start and the end."""
-    snaps = np.stack([r["snaps"] for r in runs])  # runs × snapshots × P
-    layer = np.stack([r["layer"] for r in runs])
-    k, s = snaps.shape[:2]
-    whole, whole_evr, _ = analysis.pca_2d(snaps.reshape(k * s, -1))
-    first_layer, layer_evr, _ = analysis.pca_2d(layer.reshape(k * s, -1))
-    start, end = snaps[:, 0], snaps[:, -1]
-    return {"whole": whole.reshape(k, s, 2), "layer": first_layer.reshape(k, s, 2), "whole_evr": whole_evr,
-            "layer_evr": layer_evr, "metric": np.stack([r["metric"] for r in runs]), "epochs": runs[0]["epochs"],
+    hist = engine.train(ens, task, tc, desc=f"{ID} {cfg.model}×{cfg.runs}", epoch_hook=record)
+    whole, whole_evr, _ = analysis.pca_2d(np.concatenate(snaps, 0))
+    first_layer, layer_evr, _ = analysis.pca_2d(np.concatenate(layer, 0))
+    s, k = len(snaps), cfg.runs
+    start, end = snaps[0], snaps[-1]
+    return {"whole": whole.reshape(s, k, 2).transpose(1, 0, 2), "layer": first_layer.reshape(s, k, 2).transpose(1, 0, 2),
+            "whole_evr": whole_evr, "layer_evr": layer_evr, "metric": np.stack(metric, 1), "epochs": np.array(epochs),
             "displacement": np.linalg.norm(end - start, axis=1),
             "start_dist": pairwise_distances(start), "end_dist": pairwise_distances(end),
-            "steps": np.array(sum(int(r["steps"]) for r in runs))}
+            "steps": np.array(hist.steps), "diverged": hist.diverged_epoch}
 
 
 def run(cfg: Config, ctx) -> Results:
-    # One stored part per run, so an interruption costs at most one run's training (3 minutes at full scale here).
-    out = paths([ctx.part(f"run-{seed}", lambda seed=seed: train_one(cfg, ctx, seed)) for seed in range(cfg.runs)])
+    out = ctx.part("runs", lambda: train_runs(cfg, ctx))
     res = Results(values={"config": asdict(cfg), "steps": int(out["steps"]), "metric": "loss" if is_regression(cfg)
                           else "accuracy", "whole_evr": out["whole_evr"].tolist(), "layer_evr": out["layer_evr"].tolist(),
                           "displacement_mean": float(out["displacement"].mean()),
