@@ -38,3 +38,12 @@ def test_unknown_kinds_tables_and_missing_bonus_are_reported():
     del view.bonus
     errors = " ".join(reference_errors("simulate", view))
     assert "figure:targets" in errors and "table:sumary" in errors and "no bonus()" in errors
+
+
+def test_path_labels_skip_crowded_points_but_keep_the_end():
+    import numpy as np
+    from report.sections.optimization_path import labelled_points
+    path = np.array([[0.0, 0.0], [0.5, 0.0], [0.9, 0.0], [0.99, 0.0], [1.0, 0.0]])  # slows down near its end
+    assert labelled_points(path, np.array([1.0, 1.0]), gap=0.05) == [0, 1, 2, 4]  # 0.99 would print over 1.0
+    assert labelled_points(path, np.array([1.0, 1.0]), gap=0.0) == [0, 1, 2, 3, 4]
+    assert labelled_points(path[:1], np.array([0.0, 0.0])) == [0]  # a single point, no extent

@@ -1,6 +1,8 @@
 """Report section. HW1-2 optimisation path: 8 runs of one architecture, weights every 3 epochs, one shared PCA."""
 from __future__ import annotations
 
+import numpy as np
+
 from hw1core import models
 from hw1core.experiments.optimization_path import Config, is_regression
 from hw1core.results import Results
@@ -43,24 +45,36 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     ]
 
 
+def labelled_points(path: np.ndarray, span: np.ndarray, gap: float = 0.05) -> list[int]:
+    """Indices of the points of one path to label: the last, then going back each point at least `gap` of the
+    plot's extent from the one labelled after it, so labels where the path slows down do not print over each other."""
+    keep = [len(path) - 1]
+    for j in range(len(path) - 2, -1, -1):
+        if np.hypot(*((path[j] - path[keep[-1]]) / np.where(span > 0, span, 1))) >= gap:
+            keep.append(j)
+    return keep[::-1]
+
+
 def trajectory_figure(res: Results, key: str, title: str) -> FigureSpec:
     coords, metric, epochs = res.arrays[key], res.arrays["metric"], res.arrays["epochs"]
     evr = res.values[f"{key}_evr"]
     fig, (ax,) = plots.new_figure(width=6.4, height=5.0)
     acc = res.values["metric"] == "accuracy"
+    span = np.ptp(coords.reshape(-1, 2), axis=0)
     for k in range(coords.shape[0]):
         c = plots.COLORS[k % len(plots.COLORS)]
         ax.plot(coords[k, :, 0], coords[k, :, 1], "-", color=c, linewidth=1, alpha=0.8, label=f"run {k}")
         ax.plot(coords[k, 0, 0], coords[k, 0, 1], "o", color=c, markersize=6, markerfacecolor="white")
         ax.plot(coords[k, -1, 0], coords[k, -1, 1], "*", color=c, markersize=11)
         ax.plot(coords[k, 1:-1, 0], coords[k, 1:-1, 1], ".", color=c, markersize=4)
-        for j in range(coords.shape[1]):
+        for j in labelled_points(coords[k], span):
             ax.annotate(f"{metric[k, j]:.0%}" if acc else f"{metric[k, j]:.2g}", coords[k, j], fontsize=5.5,
                         color=c, xytext=(2, 2), textcoords="offset points")
     ax.set(xlabel=f"PC 1 ({evr[0]:.1%} of variance)", ylabel=f"PC 2 ({evr[1]:.1%} of variance)", title=title)
     ax.legend(fontsize=7, ncols=4, loc="best")
     cap = (f"{title}: the {coords.shape[0]} runs in one shared PCA basis, weights recorded at epochs "
-           f"{', '.join(map(str, epochs))}; ○ start, ★ end; labels: test {res.values['metric']}"
+           f"{', '.join(map(str, epochs))}; ○ start, ★ end; labels: test {res.values['metric']} (where points crowd, "
+           "the latest one's)"
            if acc else f"{title}: labels: training loss")
     return FigureSpec(key, cap + ".", fig)
 
