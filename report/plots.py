@@ -61,4 +61,6 @@ def plain_log_ticks(fig: Figure) -> None:
                 axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
                 # Every minor tick is labelled below 0.7 decades: matplotlib's subset (2, 3, 4, 6) left an axis from
                 # 0.65 to 1.9 with the single label 1.
-                axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.7)))
+                # x labels are wide: "20000 30000 40000" ran together on param-count's 1.6-decade axis
+                subset = 1 if axis is ax.xaxis else 2
+                axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(subset, 0.7)))
