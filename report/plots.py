@@ -59,8 +59,8 @@ def plain_log_ticks(fig: Figure) -> None:
             low, high = sorted(axis.get_view_interval())
             if axis.get_scale() == "log" and low > 0 and high / low < 100:
                 axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
-                # Every minor tick is labelled below 0.7 decades: matplotlib's subset (2, 3, 4, 6) left an axis from
-                # 0.65 to 1.9 with the single label 1.
-                # x labels are wide: "20000 30000 40000" ran together on param-count's 1.6-decade axis
+                # Below 0.7 decades every minor tick is labelled (matplotlib's subset 2, 3, 4, 6 left 0.65–1.9 with the
+                # single label 1); x labels are wide, so past one decade they keep to powers of ten ("20000 30000
+                # 40000" ran together on param-count's 1.6-decade axis).
                 subset = 1 if axis is ax.xaxis else 2
                 axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(subset, 0.7)))

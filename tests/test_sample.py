@@ -27,7 +27,7 @@ def test_sample_summary_is_a_full_build_of_every_experiment(summary):
         assert numbers and all(math.isfinite(v) for v in numbers if not isinstance(v, bool)), exp_id
 
 
-def test_sample_pdf_shows_every_experiment_built(summary):
+def test_sample_pdf_shows_every_experiment_built():
     from pypdf import PdfReader
     text = " ".join(page.extract_text() for page in PdfReader(DOCS / "report.pdf").pages)
     text = re.sub(r"\s+", " ", text)
