@@ -93,3 +93,21 @@ def test_log_axes_under_two_decades_carry_at_least_two_plain_labels(low, high):
     plt.close(fig)
     assert len(labels) >= 2, labels
     assert all("e" not in s and "^" not in s for s in labels), labels  # plain numbers, not 3e-01 or 10^{-1}
+
+
+def test_log_x_axes_over_a_decade_label_powers_of_ten_only():
+    """Wide x labels such as 20000 30000 40000 ran together; past one decade only the powers of ten are labelled."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from report.plots import plain_log_ticks
+    fig, ax = plt.subplots()
+    ax.plot([11_085, 425_194], [0, 1])  # param-count's parameter counts
+    ax.set(xscale="log")
+    plain_log_ticks(fig)
+    fig.canvas.draw()
+    low, high = ax.get_xlim()
+    labels = [t.label1.get_text() for t in ax.xaxis.get_major_ticks() + ax.xaxis.get_minor_ticks()
+              if low <= t.get_loc() <= high and t.label1.get_text()]
+    plt.close(fig)
+    assert labels == ["10000", "100000"], labels
