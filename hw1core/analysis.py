@@ -8,7 +8,7 @@ import torch
 from sklearn.decomposition import PCA
 from torch.func import functional_call, jacrev
 
-from .engine import Ensemble, evaluate, member_losses
+from .engine import Stack, evaluate, member_losses, unflatten
 
 
 def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -17,39 +17,29 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pca.transform(vectors), pca.explained_variance_ratio_, pca.components_
 
 
-def unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Split a flat vector into tensors shaped like one member of `like` (stacked K×...)."""
-    out, i = {}, 0
-    for name, v in like.items():
-        n = v[0].numel()
-        out[name] = flat[i:i + n].view(v.shape[1:])
-        i += n
-    return out
-
-
-def exact_hessian(ens: Ensemble, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The full P×P Hessian of member k's MSE loss w.r.t. its flattened parameters, in float64, symmetrised.
+def exact_hessian(stack: Stack, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The full P×P Hessian of model k's MSE loss w.r.t. its flattened parameters, in float64, symmetrised.
 
     float64 on every device: most eigenvalues at a critical point are near zero, and float32 (or TF32 matmuls on a
     GPU) flips the signs of some of them. Reverse-over-reverse (jacrev of jacrev) rather than torch.func.hessian,
     whose forward mode loads TorchScript decompositions that print a deprecation warning.
     """
-    ens.train(False)
-    buffers = {n: b[k].double() for n, b in ens.buffers.items()}
-    params64 = {n: v.double() for n, v in ens.params.items()}
+    stack.train(False)
+    buffers = {n: b[k].double() for n, b in stack.buffers.items()}
+    params64 = {n: v.double() for n, v in stack.params.items()}
     x64, y64 = x.double(), y.double()
 
     def loss(flat: torch.Tensor) -> torch.Tensor:
-        out = functional_call(ens.base, (unflatten(flat, params64), buffers), (x64,))
+        out = functional_call(stack.base, (unflatten(flat, params64), buffers), (x64,))
         return (out - y64).pow(2).mean()
 
-    h = jacrev(jacrev(loss))(ens.flat_params()[k].detach().double())
+    h = jacrev(jacrev(loss))(stack.flat_params()[k].detach().double())
     return (h + h.T) / 2
 
 
-def hessian_eigenvalues(ens: Ensemble, k: int, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    """All eigenvalues of member k's exact Hessian, ascending, in float64."""
-    return torch.linalg.eigvalsh(exact_hessian(ens, k, x, y)).cpu().numpy()
+def hessian_eigenvalues(stack: Stack, k: int, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    """All eigenvalues of model k's exact Hessian, ascending, in float64."""
+    return torch.linalg.eigvalsh(exact_hessian(stack, k, x, y)).cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -73,18 +63,18 @@ def curvature(eigenvalues: np.ndarray, rel_tol: float = 1e-6) -> Curvature:
     return Curvature(positive / len(eigenvalues), positive, negative, len(eigenvalues) - positive - negative)
 
 
-def grad_norm_descent(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, lr: float, tol: float,
+def grad_norm_descent(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: float, tol: float,
                       max_steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """Minimise each member's squared gradient norm of the MSE (full batch) until it is below tol².
+    """Minimise each model's squared gradient norm of the MSE (full batch) until it is below tol².
 
     Returns per member the final gradient norm and the step at which it went below tol (0 = never).
     """
-    opt = torch.optim.Adam(ens.params.values(), lr=lr)
-    params = list(ens.params.values())
-    reached = torch.zeros(ens.k, dtype=torch.long, device=x.device)
-    ens.train(False)
+    opt = torch.optim.Adam(stack.params.values(), lr=lr)
+    params = list(stack.params.values())
+    reached = torch.zeros(stack.k, dtype=torch.long, device=x.device)
+    stack.train(False)
     for step in range(1, max_steps + 1):
-        losses = member_losses(ens(x, shared=True), y.expand(ens.k, *y.shape), "mse")
+        losses = member_losses(stack(x, shared=True), y.expand(stack.k, *y.shape), "mse")
         grads = torch.autograd.grad(losses.sum(), params, create_graph=True)
         sq_norm = sum(g.pow(2).flatten(1).sum(1) for g in grads)
         done = sq_norm.detach() < tol ** 2
@@ -94,13 +84,13 @@ def grad_norm_descent(ens: Ensemble, x: torch.Tensor, y: torch.Tensor, lr: float
             break
         opt.zero_grad(set_to_none=True)
         torch.where(active, sq_norm, 0.0).sum().backward()
-        with torch.no_grad():  # members that met the tolerance stay put (Adam's momentum would move them)
+        with torch.no_grad():  # models that met the tolerance stay put (Adam's momentum would move them)
             kept = [p[~active].clone() for p in params]
         opt.step()
         with torch.no_grad():
             for p, k in zip(params, kept):
                 p[~active] = k
-    losses = member_losses(ens(x, shared=True), y.expand(ens.k, *y.shape), "mse")
+    losses = member_losses(stack(x, shared=True), y.expand(stack.k, *y.shape), "mse")
     grads = torch.autograd.grad(losses.sum(), params)
     final = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads))
     return final.detach().cpu().numpy(), reached.cpu().numpy()
@@ -123,14 +113,14 @@ def filter_normalised_direction(params: dict[str, torch.Tensor], generator: torc
     return out
 
 
-def loss_grid(ens: Ensemble, center: dict[str, torch.Tensor], d1: dict[str, torch.Tensor], d2: dict[str, torch.Tensor],
+def loss_grid(stack: Stack, center: dict[str, torch.Tensor], d1: dict[str, torch.Tensor], d2: dict[str, torch.Tensor],
               alphas: np.ndarray, betas: np.ndarray, x: torch.Tensor, y: torch.Tensor, transform, loss: str = "ce",
               chunk: int = 64, batch: int = 2000) -> np.ndarray:
     """Loss at center + a·d1 + b·d2 over the grid, evaluated `chunk` grid points at a time as one stacked model."""
     a, b = np.meshgrid(alphas, betas, indexing="ij")
     coeff = torch.tensor(np.stack([a.ravel(), b.ravel()], 1), dtype=torch.float32, device=x.device)
     stacked = combine(center, [d1, d2], coeff)
-    return evaluate(ens, x, y, transform, loss, batch, params=stacked, chunk=chunk)[0].reshape(a.shape)
+    return evaluate(stack, x, y, transform, loss, batch, params=stacked, chunk=chunk)[0].reshape(a.shape)
 
 
 def combine(base: dict[str, torch.Tensor], directions: list[dict[str, torch.Tensor]],
@@ -143,14 +133,14 @@ def combine(base: dict[str, torch.Tensor], directions: list[dict[str, torch.Tens
     return out
 
 
-def jacobian_norms(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def jacobian_norms(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """‖∂softmax(f(x))/∂x‖_F per example (Novak et al. 2018) for one model (params stacked K=1).
 
     One vector-Jacobian product per class, vmapped over the classes: in evaluation mode examples do not
     interact, so class k's product with the summed outputs gives every example's k-th Jacobian row exactly.
     """
-    ens.train(False)
-    probs = lambda inp: ens(inp, shared=True, params=params)[0].softmax(-1)
+    stack.train(False)
+    probs = lambda inp: stack(inp, shared=True, params=params)[0].softmax(-1)
     out, vjp = torch.func.vjp(probs, x)
     classes = out.shape[-1]
     cotangents = torch.eye(classes, device=x.device).unsqueeze(1).expand(classes, *out.shape)
@@ -158,27 +148,27 @@ def jacobian_norms(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tens
     return rows.pow(2).flatten(2).sum(dim=(0, 2)).sqrt()
 
 
-def loss_gradient_norms(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def loss_gradient_norms(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """‖∂L(x, y)/∂x‖₂ per example for one model: cross-entropy summed over examples, which do not interact."""
-    ens.train(False)
+    stack.train(False)
     x = x.detach().requires_grad_(True)
-    loss = torch.nn.functional.cross_entropy(ens(x, shared=True, params=params)[0], y, reduction="sum")
+    loss = torch.nn.functional.cross_entropy(stack(x, shared=True, params=params)[0], y, reduction="sum")
     (g,) = torch.autograd.grad(loss, x)
     return g.flatten(1).norm(dim=1)
 
 
-def sensitivities(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, transform,
+def sensitivities(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, transform,
                   batch: int = 500) -> tuple[float, float]:
     """Mean Jacobian sensitivity and mean loss-gradient sensitivity over the examples (inputs after transform)."""
     jac, grad = [], []
     for i in range(0, len(y), batch):
         xb = transform(x[i:i + batch], False)
-        jac.append(jacobian_norms(ens, params, xb).detach())
-        grad.append(loss_gradient_norms(ens, params, xb, y[i:i + batch]).detach())
+        jac.append(jacobian_norms(stack, params, xb).detach())
+        grad.append(loss_gradient_norms(stack, params, xb, y[i:i + batch]).detach())
     return float(torch.cat(jac).mean()), float(torch.cat(grad).mean())
 
 
-def eps_sharpness(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, transform,
+def eps_sharpness(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, transform,
                   eps: float, steps: int, batch: int = 2000) -> np.ndarray:
     """ε-sharpness (Keskar et al. 2017) of every model in the stack, in percent:
     100·(max over |δ_i| ≤ ε(|θ_i|+1) of L(θ+δ) − L(θ)) / (1 + L(θ)).
@@ -186,7 +176,7 @@ def eps_sharpness(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tenso
     The max is sought by projected sign-gradient ascent (step = a quarter of the box half-width, then clamp),
     keeping the best loss seen; L is the cross-entropy on (x, y) in evaluation mode.
     """
-    ens.train(False)
+    stack.train(False)
     bound = {n: eps * (v.detach().abs() + 1) for n, v in params.items()}
     delta = {n: torch.zeros_like(v) for n, v in params.items()}
     k = next(iter(params.values())).shape[0]
@@ -195,7 +185,7 @@ def eps_sharpness(ens: Ensemble, params: dict[str, torch.Tensor], x: torch.Tenso
         shifted = {n: params[n].detach() + d[n] for n in params}
         total = torch.zeros(k, device=x.device)
         for i in range(0, len(y), batch):
-            out = ens(transform(x[i:i + batch], False), shared=True, params=shifted)
+            out = stack(transform(x[i:i + batch], False), shared=True, params=shifted)
             total = total + member_losses(out, y[i:i + batch].expand(k, *y[i:i + batch].shape), "ce") * len(y[i:i + batch])
         return total / len(y)
 

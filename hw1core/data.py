@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
+from .rules import non_negative
+from .settings import setting, settings
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,13 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
 MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 HINT = "point --data-dir (or HW1_DATA_DIR) at a folder holding MNIST/raw/ and cifar10/{train,test}/ (or cifar-10-batches-py/)"
+
+
+@settings
+class Sizes:
+    """How much of a data set an experiment uses: fixed random subsets of each split."""
+    n_train: int = setting(0, non_negative)  # 0 = the whole training split
+    n_test: int = setting(0, non_negative)  # 0 = the whole test split
 
 
 @dataclass

@@ -1,5 +1,10 @@
-"""Code fingerprints for store keys: a module's code and every project module it imports, with comments and
-docstrings left out, so that only an edit that can change a result changes a key."""
+"""Code fingerprints for store keys: a module's code and every project module that code uses, with comments and
+docstrings left out, so that only an edit that can change a result changes a key.
+
+Two things never count, because the key takes what they declare as data: `@settings` classes (each setting's
+default, quick value and rule; the resolved values enter the key themselves), and a module imported only for them
+(the rules and their messages). A module counts when a name it binds is used by the code that remains.
+"""
 from __future__ import annotations
 
 import ast
@@ -22,18 +27,39 @@ def module_path(name: str, root: Path = ROOT) -> Path | None:
     return None
 
 
+def is_settings_class(node: ast.stmt) -> bool:
+    """A top-level `@settings` class: a declaration of values (hw1core/settings.py)."""
+    return isinstance(node, ast.ClassDef) and any(
+        (isinstance(d, ast.Name) and d.id == "settings") or (isinstance(d, ast.Attribute) and d.attr == "settings")
+        for d in node.decorator_list)
+
+
+def computing_code(tree: ast.Module) -> ast.Module:
+    """The module without its settings classes (a copy: the parsed tree is cached)."""
+    return ast.Module(body=[n for n in tree.body if not is_settings_class(n)], type_ignores=[])
+
+
+def used_names(tree: ast.Module) -> set[str]:
+    """Every name the code reads, and the root of every attribute chain (`data` in `data.load_mnist`)."""
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+
+
 def imported_modules(name: str, tree: ast.Module, root: Path = ROOT) -> set[str]:
-    """The package's modules that `name` imports anywhere in its code (inside functions too), by absolute name."""
-    package = name if module_path(name, root).name == "__init__.py" else name.rpartition(".")[0]
+    """The package's modules whose names `tree` uses (imports inside functions too), by absolute name."""
+    path = module_path(name, root)
+    package = name if path is not None and path.name == "__init__.py" else name.rpartition(".")[0]
+    used = used_names(tree)
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
+            found |= {alias.name for alias in node.names if (alias.asname or alias.name.split(".")[0]) in used}
         elif isinstance(node, ast.ImportFrom):
             parts = package.split(".")
             base = parts[:len(parts) - node.level + 1] if node.level else []
             parent = ".".join(base + ([node.module] if node.module else []))
             for alias in node.names:
+                if (alias.asname or alias.name) not in used:
+                    continue
                 child = f"{parent}.{alias.name}"  # `from pkg import mod` imports a module, `from mod import f` a name
                 found.add(child if module_path(child, root) else parent)
     return {m for m in found if module_path(m, root)}
@@ -41,7 +67,10 @@ def imported_modules(name: str, tree: ast.Module, root: Path = ROOT) -> set[str]
 
 @lru_cache(maxsize=None)
 def parsed(name: str, root: Path = ROOT) -> ast.Module:
-    return ast.parse(module_path(name, root).read_text(encoding="utf-8"))
+    """The module's computing code (settings classes left out)."""
+    path = module_path(name, root)
+    assert path is not None, name
+    return computing_code(ast.parse(path.read_text(encoding="utf-8")))
 
 
 def code_without_docstrings(tree: ast.Module) -> str:

@@ -1,5 +1,5 @@
-"""Rules for config values, declared next to each Config as `RULES = {field: rule}`: a rule takes the value and the
-whole config and returns None when the value is fine, else what is allowed (for a one-line error)."""
+"""Rules for settings values, given to each `setting` (hw1core/settings.py): a rule takes the value and the settings
+object it sits in and returns None when the value is fine, else what is allowed (for a one-line error)."""
 from __future__ import annotations
 
 import math

@@ -1,32 +1,47 @@
-"""The result store: out/runs/<experiment>/<key>/ with results.json (the completion marker) and arrays.npz."""
+"""The result store. Any record (a frozen dataclass of arrays, tables and JSON values: an experiment's Result, one
+finished part of it, a shared model) is one .npz file, written under a temp name and renamed into place, so a file
+that exists is complete. Its manifest (each field's kind, shape and dtype) travels inside it and is checked on load.
+
+    runs/<experiment>/<key>/result.npz       the experiment's Result (written last: it marks a complete result)
+    runs/<experiment>/<key>/provenance.json  the build's record of it (time, device, commit, config)
+    runs/<experiment>/<key>.parts/<name>.npz finished parts of an experiment still in progress
+    runs/_shared/<key>.npz                   models several experiments analyse, trained once per spec
+"""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
+import typing
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from .errors import OutputError
-from .results import Results
+from .fingerprint import code_fingerprint
+from .results import Provenance, check_dims
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+FIELDS = "__fields__"  # the npz member holding the manifest and the JSON values
 
 
 def config_key(config: dict, fingerprint: str) -> str:
-    """The store key: the resolved config and the fingerprint of the code that computes with it."""
+    """A store key: the resolved config and the fingerprint of the code that computes with it."""
     canonical = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(f"{canonical}|{fingerprint}".encode()).hexdigest()[:16]
 
 
-def to_jsonable(obj):
-    """numpy scalars and arrays inside values become plain Python."""
+def to_jsonable(obj: Any) -> Any:
+    """numpy scalars and arrays, tuples and nested dataclasses inside values become plain Python."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return to_jsonable(dataclasses.asdict(obj))
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -36,6 +51,84 @@ def to_jsonable(obj):
     if isinstance(obj, np.generic):
         return obj.item()
     return obj
+
+
+class Damaged(ValueError):
+    """A stored file that reads, but not as what the store wrote."""
+
+
+def record_arrays(record: Any) -> dict[str, np.ndarray]:
+    """A record as npz members: each array field, each table column as `<field>/<column>`, nested records as
+    `<field>.<their fields>`, and the manifest with the JSON values under FIELDS."""
+    arrays: dict[str, np.ndarray] = {}
+    manifest, values = encode(record, "", arrays)
+    arrays[FIELDS] = np.array(json.dumps({"manifest": manifest, "values": values}, allow_nan=True))
+    return arrays
+
+
+def encode(record: Any, prefix: str, arrays: dict[str, np.ndarray]) -> tuple[dict[str, list], dict[str, Any]]:
+    check_dims(record)
+    manifest: dict[str, list] = {}
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        value, member = getattr(record, f.name), prefix + f.name
+        if isinstance(value, np.ndarray):
+            arrays[member] = value
+            manifest[f.name] = ["array", list(value.shape), str(value.dtype)]
+        elif isinstance(value, pd.DataFrame):
+            columns = {}
+            for column in value.columns:
+                cells = value[column].to_numpy()
+                cells = cells.astype(str) if cells.dtype == object else cells  # text columns, stored without pickle
+                arrays[f"{member}/{column}"] = cells
+                columns[str(column)] = str(cells.dtype)
+            manifest[f.name] = ["table", columns, len(value)]
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            sub_manifest, values[f.name] = encode(value, member + ".", arrays)
+            manifest[f.name] = ["record", sub_manifest]
+        else:
+            values[f.name] = to_jsonable(value)
+            manifest[f.name] = ["value"]
+    return manifest, values
+
+
+def record_from_arrays(cls: type[T], arrays: dict[str, np.ndarray]) -> T:
+    """The record `record_arrays` wrote; Damaged when the file's fields or arrays are not what `cls` declares."""
+    if FIELDS not in arrays:
+        raise Damaged("not a stored record")
+    meta = json.loads(str(arrays[FIELDS]))
+    members = {FIELDS}
+    record = decode(cls, meta["manifest"], meta["values"], "", arrays, members)
+    if set(arrays) != members:
+        raise Damaged("it holds other arrays than its manifest lists")
+    return record
+
+
+def decode(cls: type[T], manifest: dict, values: dict, prefix: str, arrays: dict[str, np.ndarray],
+           members: set[str]) -> T:
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    if list(manifest) != names:
+        raise Damaged(f"its fields are not those of {cls.__qualname__}")
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for name, (kind, *spec) in manifest.items():
+        member = prefix + name
+        if kind == "array":
+            kwargs[name] = arrays[member]
+            members.add(member)
+            if [list(kwargs[name].shape), str(kwargs[name].dtype)] != spec:
+                raise Damaged(f"array {member} is not the shape and dtype its manifest lists")
+        elif kind == "table":
+            columns, rows = spec
+            kwargs[name] = pd.DataFrame({c: arrays[f"{member}/{c}"] for c in columns}, columns=list(columns))
+            members.update(f"{member}/{c}" for c in columns)
+            if columns and len(kwargs[name]) != rows:
+                raise Damaged(f"table {member} does not have the {rows} rows its manifest lists")
+        elif kind == "record":
+            kwargs[name] = decode(hints[name], spec[0], values[name], member + ".", arrays, members)
+        else:
+            kwargs[name] = values[name]
+    return cls(**kwargs)
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -53,26 +146,18 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def save_record(path: Path, record: Any) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **record_arrays(record))
+    path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, write)
 
 
-def save_json(path: Path, data: dict) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(to_jsonable(data), indent=1, allow_nan=True)))
-
-
-def load_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of an .npz file, read in full (so a damaged member fails here, not later)."""
+def load_record(path: Path, cls: type[T]) -> T:
+    """The record in `path`, read in full (so a damaged member fails here, not later)."""
     with np.load(path, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
-
-
-def manifest(arrays: dict[str, np.ndarray]) -> dict[str, list]:
-    """Name → [shape, dtype] of each array, kept in results.json to check arrays.npz against."""
-    return {k: [list(v.shape), str(v.dtype)] for k, v in arrays.items()}
+        return record_from_arrays(cls, {k: z[k] for k in z.files})
 
 
 def ignored(path: Path, exc: BaseException) -> None:
@@ -80,13 +165,25 @@ def ignored(path: Path, exc: BaseException) -> None:
     log.warning("warning: ignoring unreadable %s (%s); it will be computed again", path, reason)
 
 
-class Damaged(ValueError):
-    """A stored file that reads, but not as what the store wrote."""
+def cached_record(path: Path, cls: type[T], compute: Callable[[], T]) -> T:
+    """The record in `path` if it holds a complete one, else computed and written there atomically."""
+    if path.is_file():
+        try:
+            return load_record(path, cls)
+        except Exception as exc:  # a damaged file of any kind is computed again
+            ignored(path, exc)
+    record = compute()
+    try:
+        save_record(path, record)
+    except OSError as exc:
+        raise OutputError(f"cannot store a finished run in {path.parent}: {exc.strerror or exc}") from None
+    return record
 
 
 class Store:
     def __init__(self, root: Path):
         self.root = Path(root) / "runs"
+        self.retrained: set[str] = set()  # shared models computed by this build: a forced experiment retrains the rest
 
     def remove_temp_files(self) -> int:
         """Delete temp files a killed build left behind (a build holds the store alone while it runs)."""
@@ -98,66 +195,66 @@ class Store:
     def folder(self, exp_id: str, key: str) -> Path:
         return self.root / exp_id / key
 
-    def load(self, exp_id: str, key: str) -> Results | None:
-        """Stored results, or None when absent, incomplete (no results.json marker) or damaged in any way."""
-        folder = self.folder(exp_id, key)
-        marker, npz = folder / "results.json", folder / "arrays.npz"
-        if not marker.is_file():
+    def provenance(self, exp_id: str, key: str) -> Provenance | None:
+        """The build's record of a stored result, or None when absent or unreadable."""
+        path = self.folder(exp_id, key) / "provenance.json"
+        try:
+            return Provenance.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        path = marker
-        try:  # whatever the files hold, a damaged result is treated as absent
-            data = json.loads(marker.read_text(encoding="utf-8"))
-            if not isinstance(data, dict) or not {"values", "tables", "meta", "arrays"} <= data.keys():
-                raise Damaged("not a stored result")
-            tables = {name: pd.DataFrame.from_records(rows) for name, rows in data["tables"].items()}
-            path = npz
-            arrays = load_npz(npz)
-            if manifest(arrays) != data["arrays"]:
-                raise Damaged("its arrays differ from the ones results.json lists")
-        except Exception as exc:
-            ignored(path, exc)
-            return None
-        return Results(data["values"], arrays, tables, data["meta"])
 
-    def save(self, exp_id: str, key: str, results: Results) -> None:
-        """Write arrays, then results.json last as the completion marker; drop the per-run parts."""
+    def load(self, exp_id: str, key: str, cls: type[T]) -> tuple[T, Provenance] | None:
+        """A stored result and its provenance, or None when absent, incomplete or damaged in any way."""
+        folder = self.folder(exp_id, key)
+        if not (folder / "result.npz").is_file():
+            return None
+        provenance = self.provenance(exp_id, key)
+        if provenance is None:
+            ignored(folder / "provenance.json", Damaged("missing or not a provenance record"))
+            return None
+        try:
+            return load_record(folder / "result.npz", cls), provenance
+        except Exception as exc:  # whatever the file holds, a damaged result is treated as absent
+            ignored(folder / "result.npz", exc)
+            return None
+
+    def save(self, exp_id: str, key: str, result: Any, provenance: Provenance) -> None:
+        """Provenance first, then the result as the completion marker; drop the finished parts."""
         folder = self.folder(exp_id, key)
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            save_npz(folder / "arrays.npz", results.arrays)
-            tables = {n: t.to_dict(orient="records") for n, t in results.tables.items()}
-            save_json(folder / "results.json", {"values": results.values, "tables": tables, "meta": results.meta,
-                                                "arrays": manifest(results.arrays)})
+            text = json.dumps(to_jsonable(provenance), indent=1, allow_nan=True)
+            atomic_write(folder / "provenance.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            save_record(folder / "result.npz", result)
         except OSError as exc:
             raise OutputError(f"cannot store results of {exp_id} in {folder}: {exc.strerror or exc}") from None
         shutil.rmtree(self.parts_folder(exp_id, key), ignore_errors=True)
 
+    def recorded(self, exp_id: str) -> list[tuple[str, Provenance]]:
+        """(key, provenance) of every complete result of an experiment, newest first."""
+        found = []
+        for folder in (self.root / exp_id).glob("*/") if (self.root / exp_id).is_dir() else []:
+            p = self.provenance(exp_id, folder.name)
+            if p is not None and (folder / "result.npz").is_file():
+                found.append((folder.name, p))
+        return sorted(found, key=lambda kp: kp[1].finished, reverse=True)
+
     def parts_folder(self, exp_id: str, key: str) -> Path:
         return self.root / exp_id / f"{key}.parts"
 
-    def part(self, exp_id: str, key: str, name: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        """One finished run of a long experiment, computed once and kept until the whole experiment is stored."""
-        return cached_npz(self.parts_folder(exp_id, key) / f"{name}.npz", compute)
+    def part(self, exp_id: str, key: str, name: str, cls: type[T], compute: Callable[[], T]) -> T:
+        """One finished part of a long experiment, computed once and kept until the whole experiment is stored."""
+        return cached_record(self.parts_folder(exp_id, key) / f"{name}.npz", cls, compute)
 
-    def drop_shared(self, name: str) -> None:
-        (self.root / "_shared" / f"{name}.npz").unlink(missing_ok=True)
+    def shared(self, spec: dict, cls: type[T], compute: Callable[[], T], force: bool) -> T:
+        """A model several experiments use, computed once per spec and keyed by the spec and the code of the module
+        that defines `compute`; `force` retrains it unless this build already did."""
+        key = config_key(spec, code_fingerprint(compute.__module__))
+        path = self.root / "_shared" / f"{key}.npz"
+        if force and key not in self.retrained:
+            path.unlink(missing_ok=True)
 
-    def shared(self, name: str, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        """A trained model that several experiments use (same training spec), computed once per output folder."""
-        return cached_npz(self.root / "_shared" / f"{name}.npz", compute)
-
-
-def cached_npz(path: Path, compute: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Arrays from `path` if it holds a complete file, else computed and written there atomically."""
-    if path.is_file():
-        try:
-            return load_npz(path)
-        except Exception as exc:  # a damaged file of any kind is computed again
-            ignored(path, exc)
-    arrays = compute()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_npz(path, arrays)
-    except OSError as exc:
-        raise OutputError(f"cannot store a finished run in {path.parent}: {exc.strerror or exc}") from None
-    return arrays
+        def computed() -> T:
+            self.retrained.add(key)
+            return compute()
+        return cached_record(path, cls, computed)

@@ -23,11 +23,13 @@ class TableSpec:
 
 @dataclass
 class Finding:
-    """An observation as data: a sentence template and the measured values it cites.
+    """An observation as data: a stable name, a sentence template and the measured values it quotes. The values
+    are what out/summary.json gives as the experiment's headline, as `<name>.<value>`.
 
     Placeholders take a format kind understood by the report's number filter:
     {x:count} 12,345  {x:sig} 3 significant digits  {x:pct} 93.1%  {x:ratio} 4.2×  {x:int} 7, or none for text.
     """
+    name: str
     template: str
     values: dict = field(default_factory=dict)
 
@@ -38,8 +40,3 @@ class Question:
     text: str
     points: str
     answers: list[str]
-
-
-def by_row(frame: pd.DataFrame, keys: list[str], columns: list[str]) -> dict[str, float | int | str]:
-    """Table cells as flat headline names, `<column>.<key values joined by '.'>`, e.g. `test_acc.MNIST.CNN-2`."""
-    return {f"{col}.{'.'.join(str(row[k]) for k in keys)}": row[col] for _, row in frame.iterrows() for col in columns}

@@ -9,8 +9,8 @@ COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e3
           "#bcbd22", "#17becf", "#393b79"]
 
 
-def new_figure(ncols: int = 1, nrows: int = 1, width: float = 6.4, height: float = 3.6, **kw) -> tuple[Figure, np.ndarray]:
-    """A Figure with an ncols×nrows grid of axes (always returned as a flat array)."""
+def new_figure(nrows: int = 1, ncols: int = 1, width: float = 6.4, height: float = 3.6, **kw) -> tuple[Figure, np.ndarray]:
+    """A Figure with an nrows×ncols grid of axes, in matplotlib's order (always returned as a flat array)."""
     fig = Figure(figsize=(width, height), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kw)
     for ax in axes.flat:

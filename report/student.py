@@ -18,7 +18,7 @@ DEFAULT_TITLE = "HW1: Deep vs shallow, optimisation, generalisation"
 
 
 @dataclass(frozen=True)
-class Meta:
+class StudentDetails:
     """The keys report.toml may hold; every one is optional."""
     title: str = DEFAULT_TITLE
     author: str = ""
@@ -27,25 +27,25 @@ class Meta:
     repository: str = ""
 
 
-def load_meta(path: Path, explicit: bool) -> Meta:
+def load_details(path: Path, explicit: bool) -> StudentDetails:
     """report.toml's values; an absent default file gives the defaults, an absent `--meta` file is an error."""
     if not path.is_file():
         if explicit:
             raise ConfigError(f"--meta {path}: no such file")
-        return Meta()
+        return StudentDetails()
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    valid = [f.name for f in fields(Meta)]
+    valid = [f.name for f in fields(StudentDetails)]
     for key, value in table.items():
         if key not in valid:
             raise ConfigError(f"{path}: unknown key '{key}'; valid: {', '.join(valid)}")
         if not isinstance(value, (str, int)) or isinstance(value, bool):
             raise ConfigError(f"{path}: key '{key}' must be text, e.g. {key} = \"...\"")
-    return Meta(**{k: str(v).strip() for k, v in table.items()})
+    return StudentDetails(**{k: str(v).strip() for k, v in table.items()})
 
 
 # CommonMark plus tables; raw HTML off, so that a <script> in a note is shown as text, never run.

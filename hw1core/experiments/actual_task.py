@@ -1,90 +1,79 @@
-"""Compute stage. HW1-1 actual task: three CNNs on CIFAR-10 (report R) and three on MNIST (report V)."""
+"""Compute stage. HW1-1 actual task: three CNNs on CIFAR-10 and three on MNIST."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
-import pandas as pd
 
-from .. import data, engine, models
-from ..results import Results
-from ..rules import CIFAR, MNIST, all_of, architectures, decay, non_negative, positive
+from .. import data, engine
+from ..context import RunContext
+from ..results import Dims
+from ..rules import CIFAR, MNIST, all_of, architectures
+from ..settings import setting, settings
 
 ID = "actual-task"
-PLATEAU_PP = 0.005  # "stopped improving": within half a percentage point of the best test accuracy
+TRANSFORMS = {"CIFAR-10": data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=True),
+              "MNIST": data.image_transform(None, None, augment=False)}
 
 
-@dataclass
+@settings
 class Config:
-    cifar_models: tuple = ("CNN-shallow", "CNN-deep", "CNN-wide")
-    cifar_epochs: int = 30  # StepLR(10, 0.1) from 4e-4: 4e-7 from epoch 31, nothing moves (report R ran 100)
-    cifar_batch: int = 64
-    cifar_lr: float = 4e-4
-    cifar_step: int = 10
-    cifar_gamma: float = 0.1
-    cifar_train: int = 0  # 0 = the whole split
-    cifar_test: int = 0
-    mnist_models: tuple = ("MNIST-CNN-1", "MNIST-CNN-2", "MNIST-CNN-3")
-    mnist_epochs: int = 15
-    mnist_batch: int = 500
-    mnist_lr: float = 1e-3
-    mnist_train: int = 0
-    mnist_test: int = 0
-    weight_decay: float = 1e-4
-    seed: int = 0
+    cifar_models: tuple[str, ...] = setting(("CNN-shallow", "CNN-deep", "CNN-wide"), all_of(architectures(CIFAR)))
+    # StepLR(10, 0.1) from 4e-4 leaves 4e-7 from epoch 31, where nothing moves any more
+    cifar: engine.TrainConfig = setting(engine.TrainConfig(epochs=30, batch_size=64, lr=4e-4, weight_decay=1e-4,
+                                                           step_size=10, gamma=0.1), quick=dict(epochs=3))
+    cifar_data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=4000, n_test=1000))
+    mnist_models: tuple[str, ...] = setting(("MNIST-CNN-1", "MNIST-CNN-2", "MNIST-CNN-3"), all_of(architectures(MNIST)))
+    mnist: engine.TrainConfig = setting(engine.TrainConfig(epochs=15, batch_size=500, lr=1e-3, weight_decay=1e-4),
+                                        quick=dict(epochs=3))
+    mnist_data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=10_000, n_test=2000))
 
 
-QUICK = dict(cifar_epochs=3, cifar_train=4000, cifar_test=1000, mnist_epochs=3, mnist_train=10000, mnist_test=2000)
-RULES = dict(cifar_models=all_of(architectures(CIFAR)), cifar_epochs=positive, cifar_batch=positive, cifar_lr=positive,
-             cifar_step=non_negative, cifar_gamma=decay, cifar_train=non_negative, cifar_test=non_negative,
-             mnist_models=all_of(architectures(MNIST)), mnist_epochs=positive, mnist_batch=positive, mnist_lr=positive,
-             mnist_train=non_negative, mnist_test=non_negative, weight_decay=non_negative, seed=non_negative)
+@dataclass(frozen=True)
+class Curves:
+    """Per-epoch metrics of one model (a part), or of every model of one data set (model × epoch)."""
+    steps: int
+    train_loss: Annotated[np.ndarray, Dims("model", "epoch")]  # running means over each epoch's mini-batches
+    train_acc: Annotated[np.ndarray, Dims("model", "epoch")]
+    test_loss: Annotated[np.ndarray, Dims("model", "epoch")]  # evaluation mode, after each epoch
+    test_acc: Annotated[np.ndarray, Dims("model", "epoch")]
+    diverged_epoch: Annotated[np.ndarray, Dims("model")]  # 0 = never
+    n_train: int  # images actually used
+    n_test: int
 
 
-def datasets(cfg: Config) -> dict[str, dict]:
-    """Per data set: models and training settings, in one place for run, setup and figures."""
-    return {
-        "CIFAR-10": dict(models=list(cfg.cifar_models), n_train=cfg.cifar_train, n_test=cfg.cifar_test,
-                         train=engine.TrainConfig(cfg.cifar_epochs, cfg.cifar_batch, cfg.cifar_lr, cfg.weight_decay,
-                                                  cfg.cifar_step, cfg.cifar_gamma),
-                         transform=data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=True)),
-        "MNIST": dict(models=list(cfg.mnist_models), n_train=cfg.mnist_train, n_test=cfg.mnist_test,
-                      train=engine.TrainConfig(cfg.mnist_epochs, cfg.mnist_batch, cfg.mnist_lr, cfg.weight_decay),
-                      transform=data.image_transform(None, None, augment=False)),
-    }
+@dataclass(frozen=True)
+class Result:
+    steps: int
+    cifar: Curves  # models in the order of cfg.cifar_models
+    mnist: Curves
 
 
-def train_one(arch: str, d: dict, train: data.Split, test: data.Split, seed: int) -> dict:
-    ens = engine.Ensemble(arch, [seed], train.x.device)
-    task = engine.Task(train.x, train.y, test.x, test.y, d["transform"])
-    hist = engine.train(ens, task, d["train"], desc=f"actual-task {arch}", seed=seed)
-    return hist.member(0)
+def plan(cfg: Config) -> dict[str, tuple[tuple[str, ...], engine.TrainConfig, data.Sizes]]:
+    """Per data set: its models, their training and the data sizes."""
+    return {"CIFAR-10": (cfg.cifar_models, cfg.cifar, cfg.cifar_data),
+            "MNIST": (cfg.mnist_models, cfg.mnist, cfg.mnist_data)}
 
 
-def run(cfg: Config, ctx) -> Results:
-    res = Results(values={"config": asdict(cfg), "params": {}, "steps": 0, "datasets": {}})
-    rows = []
-    for name, d in datasets(cfg).items():
+def train_one(arch: str, name: str, train_cfg: engine.TrainConfig, train: data.Split, test: data.Split) -> Curves:
+    stack = engine.Stack(arch, [train_cfg.seed], train.x.device)
+    task = engine.Task(train.x, train.y, test.x, test.y, TRANSFORMS[name])
+    h = engine.train(stack, task, train_cfg, desc=f"actual-task {arch}")
+    return Curves(h.steps, h.train_loss, h.train_acc, h.test_loss, h.test_acc, h.diverged_epoch, len(train.y),
+                  len(test.y))
+
+
+def run(cfg: Config, ctx: RunContext) -> Result:
+    per_dataset = []
+    for name, (archs, train_cfg, sizes) in plan(cfg).items():
         train, test = ctx.dataset(name)
-        train, test = train.subset(d["n_train"] or None, cfg.seed), test.subset(d["n_test"] or None, cfg.seed)
-        tc = d["train"]
-        res.values["datasets"][name] = {"models": d["models"], "n_train": len(train.y), "n_test": len(test.y),
-                                        "epochs": tc.epochs, "step_size": tc.step_size, "gamma": tc.gamma}
-        for arch in d["models"]:
-            h = ctx.part(f"{name}-{arch}", lambda: train_one(arch, d, train, test, cfg.seed))
-            res.values["params"][arch] = models.param_count(models.build(arch))
-            res.values["steps"] += int(h["steps"])
-            for k in ("train_loss", "train_acc", "test_loss", "test_acc"):
-                res.arrays[f"{k}/{name}/{arch}"] = h[k]
-            test_acc = h["test_acc"]
-            finite = np.isfinite(test_acc)
-            best = int(np.nanargmax(test_acc)) if finite.any() else -1
-            last = int(np.flatnonzero(finite)[-1]) if finite.any() else -1
-            plateau = int(np.flatnonzero(test_acc >= test_acc[best] - PLATEAU_PP)[0]) + 1 if best >= 0 else 0
-            rows.append({"dataset": name, "model": arch, "params": res.values["params"][arch],
-                         "train_loss": h["train_loss"][last], "train_acc": h["train_acc"][last],
-                         "test_loss": h["test_loss"][last], "test_acc": h["test_acc"][last],
-                         "best_test_acc": test_acc[best] if best >= 0 else np.nan, "best_epoch": best + 1,
-                         "plateau_epoch": plateau, "diverged_epoch": int(h["diverged_epoch"])})
-    res.tables["summary"] = pd.DataFrame(rows)
-    return res
+        train, test = train.subset(sizes.n_train or None, train_cfg.seed), test.subset(sizes.n_test or None, train_cfg.seed)
+        parts = [ctx.part(f"{name}-{arch}", Curves, lambda: train_one(arch, name, train_cfg, train, test))
+                 for arch in archs]
+        per_dataset.append(Curves(sum(p.steps for p in parts),
+                                  *(np.concatenate([getattr(p, k) for p in parts]) for k in
+                                    ("train_loss", "train_acc", "test_loss", "test_acc", "diverged_epoch")),
+                                  len(train.y), len(test.y)))
+    cifar, mnist = per_dataset
+    return Result(cifar.steps + mnist.steps, cifar, mnist)

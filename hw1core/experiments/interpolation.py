@@ -1,85 +1,81 @@
-"""Compute stage. HW1-3 flatness part 1: the loss along the line between two trained models, θ(α) = (1−α)·θ₁ + α·θ₂."""
+"""Compute stage. HW1-3 flatness part 1: the loss along the line between two trained models,
+θ(α) = (1−α)·θ₁ + α·θ₂."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
-import pandas as pd
 import torch
 
-from .. import analysis, engine, recipes
-from ..results import Results
-from ..rules import (CIFAR, architectures, each_positive, greater_than, is_finite, non_negative, one_of, pair_of,
-                     positive)
+from .. import analysis, data, engine, recipes
+from ..context import RunContext
+from ..results import Dims
+from ..rules import CIFAR, architectures, each_positive, greater_than, is_finite, one_of, pair_of, positive
+from ..settings import setting, settings
 
 ID = "interpolation"
 
 
-@dataclass
+@settings
 class Config:
-    model: str = "CNN-shallow"
-    epochs: int = 25
-    batches: tuple = (64, 1024)
-    batch_lr: float = 1e-3  # learning rate of the batch-size pair
-    lrs: tuple = (1e-3, 1e-2)
-    lr_batch: int = 64  # batch size of the learning-rate pair
-    weight_decay: float = 0.0
-    alpha_min: float = -1.0
-    alpha_max: float = 2.0
-    n_alpha: int = 31
-    n_train: int = 0
-    n_test: int = 0
-    n_eval_train: int = 10_000
-    seed: int = 0
+    model: str = setting("CNN-shallow", one_of(architectures(CIFAR)))
+    # The batch pair trains at train.lr, the learning-rate pair at train.batch_size.
+    train: engine.TrainConfig = setting(engine.TrainConfig(epochs=25, batch_size=64, lr=1e-3), quick=dict(epochs=3))
+    batches: tuple[int, ...] = setting((64, 1024), pair_of(each_positive, "positive batch sizes"))
+    lrs: tuple[float, ...] = setting((1e-3, 1e-2), pair_of(each_positive, "positive learning rates"))
+    data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=3000, n_test=1000))
+    n_eval_train: int = setting(10_000, positive, quick=1000)  # training images behind the training metrics
+    alpha_min: float = setting(-1.0, is_finite)
+    alpha_max: float = setting(2.0, greater_than("alpha_min"))
+    n_alpha: int = setting(31, positive, quick=16)
 
 
-QUICK = dict(epochs=3, n_train=3000, n_test=1000, n_eval_train=1000, n_alpha=16)
-RULES = dict(model=one_of(architectures(CIFAR)), epochs=positive, batches=pair_of(each_positive, "positive batch sizes"),
-             batch_lr=positive, lrs=pair_of(each_positive, "positive learning rates"), lr_batch=positive,
-             weight_decay=non_negative, alpha_min=is_finite, alpha_max=greater_than("alpha_min"), n_alpha=positive,
-             n_train=non_negative, n_test=non_negative, n_eval_train=positive, seed=non_negative)
+@dataclass(frozen=True)
+class Line:
+    """One pair of trained models and the line through them, evaluated at every α."""
+    steps: int
+    alpha: Annotated[np.ndarray, Dims("alpha")]
+    train_loss: Annotated[np.ndarray, Dims("alpha")]  # evaluation mode, unaugmented training images
+    train_acc: Annotated[np.ndarray, Dims("alpha")]
+    test_loss: Annotated[np.ndarray, Dims("alpha")]
+    test_acc: Annotated[np.ndarray, Dims("alpha")]
+    end_train_loss: Annotated[np.ndarray, Dims("end")]  # the two trained models (α = 0 and 1)
+    end_train_acc: Annotated[np.ndarray, Dims("end")]
+    end_test_loss: Annotated[np.ndarray, Dims("end")]
+    end_test_acc: Annotated[np.ndarray, Dims("end")]
+
+
+@dataclass(frozen=True)
+class Result:
+    steps: int
+    batch: Line  # cfg.batches[0] → cfg.batches[1]
+    lr: Line  # cfg.lrs[0] → cfg.lrs[1]
 
 
 def pairs(cfg: Config) -> dict[str, list[recipes.CifarRun]]:
-    run = lambda batch, lr: recipes.CifarRun(cfg.model, cfg.epochs, batch, lr, cfg.weight_decay, 0, 0.1, cfg.n_train,
-                                             cfg.n_test, cfg.n_eval_train, cfg.seed)
-    return {"batch": [run(b, cfg.batch_lr) for b in cfg.batches], "lr": [run(cfg.lr_batch, lr) for lr in cfg.lrs]}
+    run = lambda train: recipes.CifarRun(cfg.model, train, cfg.data, cfg.n_eval_train)
+    return {"batch": [run(dataclasses.replace(cfg.train, batch_size=b)) for b in cfg.batches],
+            "lr": [run(dataclasses.replace(cfg.train, lr=lr)) for lr in cfg.lrs]}
 
 
-def labels(cfg: Config) -> dict[str, list[str]]:
-    return {"batch": [f"batch {b}" for b in cfg.batches], "lr": [f"lr {lr:g}" for lr in cfg.lrs]}
-
-
-def interpolate(cfg: Config, ctx, runs: list[recipes.CifarRun], name: str) -> dict:
+def interpolate(cfg: Config, ctx: RunContext, runs: list[recipes.CifarRun], name: str) -> Line:
     ends = [recipes.train_cifar(r, ctx, desc=f"{ID} {name} {i}") for i, r in enumerate(runs)]
-    stack = recipes.stacked_params(ends, ctx.device)
+    stack = engine.Stack(cfg.model, [cfg.train.seed], ctx.device)
+    weights = recipes.stacked_weights(stack, ends)
     alphas = np.linspace(cfg.alpha_min, cfg.alpha_max, cfg.n_alpha)
     coeff = torch.tensor(alphas, dtype=torch.float32, device=ctx.device).unsqueeze(1)
-    start = {n: v[0] for n, v in stack.items()}
-    line = analysis.combine(start, [{n: v[1] - v[0] for n, v in stack.items()}], coeff)
+    start = {n: v[0] for n, v in weights.items()}
+    line = analysis.combine(start, [{n: v[1] - v[0] for n, v in weights.items()}], coeff)
     _, train_eval, test = recipes.splits(runs[0], ctx)
-    ens = engine.Ensemble(cfg.model, [cfg.seed], ctx.device)
-    out = {"alpha": alphas, "steps": np.array(sum(int(e["steps"]) for e in ends))}
-    for split, s in (("train", train_eval), ("test", test)):
-        out[f"{split}_loss"], out[f"{split}_acc"] = engine.evaluate(ens, s.x, s.y, recipes.CIFAR_TRANSFORM,
-                                                                     params=line, chunk=16)
-        for i, e in enumerate(ends):
-            out[f"{split}_loss_end{i}"] = e[f"final_{split}_loss"]
-            out[f"{split}_acc_end{i}"] = e[f"final_{split}_acc"]
-    return out
+    metrics = [engine.evaluate(stack, s.x, s.y, recipes.CIFAR_TRANSFORM, params=line, chunk=16)
+               for s in (train_eval, test)]
+    end = lambda k: np.array([getattr(e, k) for e in ends])
+    return Line(sum(e.steps for e in ends), alphas, metrics[0][0], metrics[0][1], metrics[1][0], metrics[1][1],
+                end("final_train_loss"), end("final_train_acc"), end("final_test_loss"), end("final_test_acc"))
 
 
-def run(cfg: Config, ctx) -> Results:
-    res = Results(values={"config": asdict(cfg), "steps": 0, "labels": labels(cfg)})
-    rows = []
-    for name, runs in pairs(cfg).items():
-        out = interpolate(cfg, ctx, runs, name)
-        res.values["steps"] += int(out["steps"])
-        for k in ("alpha", "train_loss", "train_acc", "test_loss", "test_acc"):
-            res.arrays[f"{name}/{k}"] = out[k]
-        for i, label in enumerate(labels(cfg)[name]):
-            rows.append({"pair": name, "model": label, "train_loss": float(out[f"train_loss_end{i}"]),
-                         "test_loss": float(out[f"test_loss_end{i}"]), "train_acc": float(out[f"train_acc_end{i}"]),
-                         "test_acc": float(out[f"test_acc_end{i}"])})
-    res.tables["ends"] = pd.DataFrame(rows)
-    return res
+def run(cfg: Config, ctx: RunContext) -> Result:
+    lines = {name: interpolate(cfg, ctx, runs, name) for name, runs in pairs(cfg).items()}
+    return Result(sum(line.steps for line in lines.values()), lines["batch"], lines["lr"])

@@ -1,59 +1,60 @@
 """Compute stage. HW1-2 minimal ratio: 100 runs driven to zero gradient; exact Hessian eigenvalues at each end point."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .. import analysis, data, engine, models
-from ..results import Results
+from ..context import RunContext
 from ..rules import FUNCTION, architectures, fraction, one_of, positive
+from ..settings import setting, settings
 
 ID = "minimal-ratio"
 
 
-@dataclass
+@settings
 class Config:
-    model: str = "MLP-minratio"
-    function: str = "f1"
-    runs: int = 100
-    n_train: int = 300
-    epochs: int = 3000  # full-batch Adam steps on the MSE
-    lr: float = 1e-2
-    gn_steps: int = 3000  # at most this many steps minimising the squared gradient norm
-    gn_lr: float = 1e-3
-    gn_tol: float = 1e-3
-    rel_tol: float = 1e-6  # an eigenvalue counts as positive above rel_tol·max|λ|
+    model: str = setting("MLP-minratio", one_of(architectures(FUNCTION)))
+    function: str = setting("f1", one_of(data.FUNCTIONS))
+    runs: int = setting(100, positive)
+    n_train: int = setting(300, positive)
+    # Phase 1: full-batch Adam on the MSE (the batch is the whole training set)
+    train: engine.TrainConfig = setting(engine.TrainConfig(epochs=3000, batch_size=300, lr=1e-2),
+                                        quick=dict(epochs=500))
+    gn_steps: int = setting(3000, positive, quick=600)  # at most this many steps minimising the squared gradient norm
+    gn_lr: float = setting(1e-3, positive)
+    gn_tol: float = setting(1e-3, positive)
+    rel_tol: float = setting(1e-6, fraction)  # an eigenvalue counts as positive above rel_tol·max|λ|
 
 
-QUICK = dict(epochs=500, gn_steps=600)
-RULES = dict(model=one_of(architectures(FUNCTION)), function=one_of(data.FUNCTIONS), runs=positive, n_train=positive,
-             epochs=positive, lr=positive, gn_steps=positive, gn_lr=positive, gn_tol=positive, rel_tol=fraction)
+@dataclass(frozen=True)
+class Result:
+    steps: int
+    params: int  # parameters of the model, so eigenvalues per run
+    # One row per run: loss and grad_norm at the end point, reached (the phase-2 step that met the tolerance, 0 =
+    # never), the minimal ratio, the counts of positive / negative / near-zero eigenvalues, ratio_nonzero, and the
+    # extreme eigenvalues eig_min, eig_max.
+    runs: pd.DataFrame
 
 
-def run_all(cfg: Config, ctx) -> dict:
+def run_all(cfg: Config, ctx: RunContext) -> Result:
     x, y = data.function_points(cfg.function, cfg.n_train, ctx.device)
-    ens = engine.Ensemble(cfg.model, list(range(cfg.runs)), ctx.device)
-    tc = engine.TrainConfig(cfg.epochs, cfg.n_train, cfg.lr, loss="mse")
-    hist = engine.train(ens, engine.Task(x, y), tc, desc=f"{ID} phase 1 ×{cfg.runs}")
-    norm, reached = analysis.grad_norm_descent(ens, x, y, cfg.gn_lr, cfg.gn_tol, cfg.gn_steps)
-    loss, _ = engine.evaluate(ens, x, y, loss="mse")
+    stack = engine.Stack(cfg.model, list(range(cfg.runs)), ctx.device)
+    hist = engine.train(stack, engine.Task(x, y, loss="mse"), cfg.train, desc=f"{ID} phase 1 ×{cfg.runs}")
+    norm, reached = analysis.grad_norm_descent(stack, x, y, cfg.gn_lr, cfg.gn_tol, cfg.gn_steps)
+    loss, _ = engine.evaluate(stack, x, y, loss="mse")
     rows = []
     for k in range(cfg.runs):
-        eig = analysis.hessian_eigenvalues(ens, k, x, y)
+        eig = analysis.hessian_eigenvalues(stack, k, x, y)
         c = analysis.curvature(eig, cfg.rel_tol)
-        rows.append((c.ratio, c.positive, c.negative, c.near_zero, c.ratio_nonzero, eig.min(), eig.max()))
-    columns = ("ratio", "positive", "negative", "near_zero", "ratio_nonzero", "eig_min", "eig_max")
-    return {"loss": loss, "grad_norm": norm, "reached": reached, **dict(zip(columns, map(np.array, zip(*rows)))),
-            "steps": np.array(hist.steps + int(reached.max() if (reached > 0).all() else cfg.gn_steps))}
+        rows.append({"loss": loss[k], "grad_norm": norm[k], "reached": reached[k], "ratio": c.ratio,
+                     "positive": c.positive, "negative": c.negative, "near_zero": c.near_zero,
+                     "ratio_nonzero": c.ratio_nonzero, "eig_min": eig.min(), "eig_max": eig.max()})
+    phase2 = int(reached.max()) if (reached > 0).all() else cfg.gn_steps
+    return Result(hist.steps + phase2, models.param_count(models.build(cfg.model)), pd.DataFrame(rows))
 
 
-def run(cfg: Config, ctx) -> Results:
-    out = ctx.part("runs", lambda: run_all(cfg, ctx))
-    t = pd.DataFrame({k: out[k] for k in ("loss", "grad_norm", "reached", "ratio", "positive", "negative", "near_zero",
-                                          "ratio_nonzero", "eig_min", "eig_max")})
-    t["met_tol"] = t["reached"] > 0
-    res = Results(values={"config": asdict(cfg), "steps": int(out["steps"]),
-                          "params": models.param_count(models.build(cfg.model))}, tables={"runs": t})
-    return res
+def run(cfg: Config, ctx: RunContext) -> Result:
+    return ctx.part("runs", Result, lambda: run_all(cfg, ctx))

@@ -1,39 +1,48 @@
 """Compute stage. HW1-2 optimisation path: 8 runs of one architecture, weights every 3 epochs, one shared PCA."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
-import pandas as pd
 import torch
 
 from .. import analysis, data, engine, models
-from ..results import Results
-from ..rules import CIFAR, FUNCTION, architectures, decay, non_negative, one_of, positive
+from ..context import RunContext
+from ..results import Dims
+from ..rules import CIFAR, FUNCTION, architectures, one_of, positive
+from ..settings import setting, settings
 
 ID = "optimization-path"
 
 
-@dataclass
+@settings
 class Config:
-    model: str = "CNN-21"  # an MLP name (e.g. MLP-middle) fits f1 instead of CIFAR-10, as report V did
-    runs: int = 8
-    epochs: int = 30  # as actual-task: the schedule has stopped learning by then (report R ran 50)
-    every: int = 3
-    batch_size: int = 1000
-    lr: float = 4e-4
-    weight_decay: float = 1e-4
-    step_size: int = 10
-    gamma: float = 0.1
-    n_train: int = 0  # CIFAR-10 training images (0 = all)
-    n_test: int = 0
-    n_points: int = 300  # f1 points for the MLP option
+    model: str = setting("CNN-21", one_of(architectures(CIFAR) + architectures(FUNCTION)))  # an MLP fits f1 instead
+    runs: int = setting(8, positive)
+    # as actual-task: the schedule has stopped learning after 30 epochs
+    train: engine.TrainConfig = setting(engine.TrainConfig(epochs=30, batch_size=1000, lr=4e-4, weight_decay=1e-4,
+                                                           step_size=10, gamma=0.1),
+                                        quick=dict(epochs=6, batch_size=100))
+    every: int = setting(3, positive)  # epochs between recorded weights
+    data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=1000, n_test=500))  # CIFAR-10 images
+    n_points: int = setting(300, positive)  # f1 points for an MLP
 
 
-QUICK = dict(epochs=6, n_train=1000, n_test=500, batch_size=100)
-RULES = dict(model=one_of(architectures(CIFAR) + architectures(FUNCTION)), runs=positive, epochs=positive, every=positive,
-             batch_size=positive, lr=positive, weight_decay=non_negative, step_size=non_negative, gamma=decay,
-             n_train=non_negative, n_test=non_negative, n_points=positive)
+@dataclass(frozen=True)
+class Result:
+    steps: int
+    metric: str  # what labels the points: "accuracy" (test, CIFAR-10) or "loss" (training MSE, f1)
+    whole: Annotated[np.ndarray, Dims("run", "snapshot", "pc")]  # all weights in the shared PCA basis
+    layer: Annotated[np.ndarray, Dims("run", "snapshot", "pc")]  # the first layer's weight and bias alone
+    whole_evr: Annotated[np.ndarray, Dims("pc")]  # share of the variance each component holds
+    layer_evr: Annotated[np.ndarray, Dims("pc")]
+    values: Annotated[np.ndarray, Dims("run", "snapshot")]  # the metric at each snapshot
+    epochs: Annotated[np.ndarray, Dims("snapshot")]  # epochs done at each snapshot (0 = initialisation)
+    displacement: Annotated[np.ndarray, Dims("run")]  # ‖θ_end − θ_start‖
+    start_dist: Annotated[np.ndarray, Dims("pair")]  # distance between every pair of runs at the start
+    end_dist: Annotated[np.ndarray, Dims("pair")]  # ... and at the end
+    diverged_epoch: Annotated[np.ndarray, Dims("run")]
 
 
 def is_regression(cfg: Config) -> bool:
@@ -42,16 +51,16 @@ def is_regression(cfg: Config) -> bool:
 
 def is_snapshot(epochs_done: int, cfg: Config) -> bool:
     """The weights are recorded at the start, every `every` epochs, and always after the last epoch."""
-    return epochs_done % cfg.every == 0 or epochs_done == cfg.epochs
+    return epochs_done % cfg.every == 0 or epochs_done == cfg.train.epochs
 
 
-def make_task(cfg: Config, ctx) -> tuple[engine.Task, str]:
+def make_task(cfg: Config, ctx: RunContext) -> engine.Task:
     if is_regression(cfg):
         x, y = data.function_points("f1", cfg.n_points, ctx.device)
-        return engine.Task(x, y), "mse"
+        return engine.Task(x, y, loss="mse")
     train, test = ctx.dataset("CIFAR-10")
-    train, test = train.subset(cfg.n_train or None), test.subset(cfg.n_test or None)
-    return engine.Task(train.x, train.y, test.x, test.y, data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, True)), "ce"
+    train, test = train.subset(cfg.data.n_train or None), test.subset(cfg.data.n_test or None)
+    return engine.Task(train.x, train.y, test.x, test.y, data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, True))
 
 
 def pairwise_distances(weights: np.ndarray) -> np.ndarray:
@@ -60,44 +69,34 @@ def pairwise_distances(weights: np.ndarray) -> np.ndarray:
     return np.linalg.norm(weights[:, None] - weights[None], axis=2)[np.triu_indices(k, 1)]
 
 
-def train_runs(cfg: Config, ctx) -> dict:
-    task, loss = make_task(cfg, ctx)
-    ens = engine.Ensemble(cfg.model, list(range(cfg.runs)), ctx.device)
-    first = [n for n in ens.params][:2]  # the first layer's weight and bias
-    snaps, layer, metric, epochs = [], [], [], []
+def train_runs(cfg: Config, ctx: RunContext) -> Result:
+    task = make_task(cfg, ctx)
+    stack = engine.Stack(cfg.model, list(range(cfg.runs)), ctx.device)
+    first = [n for n in stack.params][:2]  # the first layer's weight and bias
+    snaps, layer, values, epochs = [], [], [], []
 
-    def record(epoch: int, ens: engine.Ensemble) -> None:
+    def record(epoch: int, s: engine.Stack) -> None:
         if not is_snapshot(epoch + 1, cfg):
             return
-        snaps.append(ens.flat_params().cpu().numpy())
-        layer.append(torch.cat([ens.params[n].detach().flatten(1) for n in first], 1).cpu().numpy())
-        x, y = (task.train_x, task.train_y) if loss == "mse" else (task.test_x, task.test_y)
-        l, acc = engine.evaluate(ens, x, y, task.transform, loss)
-        metric.append(l if loss == "mse" else acc)
+        snaps.append(s.flat_params().cpu().numpy())
+        layer.append(torch.cat([s.params[n].detach().flatten(1) for n in first], 1).cpu().numpy())
+        regression = task.loss == "mse"
+        x, y = (task.train_x, task.train_y) if regression or task.test_x is None else (task.test_x, task.test_y)
+        loss, acc = engine.evaluate(s, x, y, task.transform, task.loss)
+        values.append(loss if regression else acc)
         epochs.append(epoch + 1)
 
-    record(-1, ens)
-    tc = engine.TrainConfig(cfg.epochs, cfg.batch_size, cfg.lr, cfg.weight_decay, cfg.step_size, cfg.gamma, loss)
-    hist = engine.train(ens, task, tc, desc=f"{ID} {cfg.model}×{cfg.runs}", epoch_hook=record)
+    record(-1, stack)
+    hist = engine.train(stack, task, cfg.train, desc=f"{ID} {cfg.model}×{cfg.runs}", epoch_hook=record)
     whole, whole_evr, _ = analysis.pca_2d(np.concatenate(snaps, 0))
     first_layer, layer_evr, _ = analysis.pca_2d(np.concatenate(layer, 0))
     s, k = len(snaps), cfg.runs
     start, end = snaps[0], snaps[-1]
-    return {"whole": whole.reshape(s, k, 2).transpose(1, 0, 2), "layer": first_layer.reshape(s, k, 2).transpose(1, 0, 2),
-            "whole_evr": whole_evr, "layer_evr": layer_evr, "metric": np.stack(metric, 1), "epochs": np.array(epochs),
-            "displacement": np.linalg.norm(end - start, axis=1),
-            "start_dist": pairwise_distances(start), "end_dist": pairwise_distances(end),
-            "steps": np.array(hist.steps), "diverged": hist.diverged_epoch}
+    return Result(hist.steps, "loss" if is_regression(cfg) else "accuracy",
+                  whole.reshape(s, k, 2).transpose(1, 0, 2), first_layer.reshape(s, k, 2).transpose(1, 0, 2),
+                  whole_evr, layer_evr, np.stack(values, 1), np.array(epochs), np.linalg.norm(end - start, axis=1),
+                  pairwise_distances(start), pairwise_distances(end), hist.diverged_epoch)
 
 
-def run(cfg: Config, ctx) -> Results:
-    out = ctx.part("runs", lambda: train_runs(cfg, ctx))
-    res = Results(values={"config": asdict(cfg), "steps": int(out["steps"]), "metric": "loss" if is_regression(cfg)
-                          else "accuracy", "whole_evr": out["whole_evr"].tolist(), "layer_evr": out["layer_evr"].tolist(),
-                          "displacement_mean": float(out["displacement"].mean()),
-                          "start_dist_mean": float(out["start_dist"].mean()), "end_dist_mean": float(out["end_dist"].mean())},
-                  arrays={k: out[k] for k in ("whole", "layer", "metric", "epochs")})
-    res.tables["runs"] = pd.DataFrame({"run": np.arange(cfg.runs), "seed": np.arange(cfg.runs),
-                                       "start": out["metric"][:, 0], "end": out["metric"][:, -1],
-                                       "displacement": out["displacement"]})
-    return res
+def run(cfg: Config, ctx: RunContext) -> Result:
+    return ctx.part("runs", Result, lambda: train_runs(cfg, ctx))

@@ -1,69 +1,71 @@
-"""Compute stage. HW1-3 flatness part 2: input sensitivity of CNN-shallow trained with different batch sizes and learning rates."""
+"""Compute stage. HW1-3 flatness part 2: input sensitivity of models trained with different batch sizes and
+learning rates."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 
-from .. import analysis, engine, recipes
-from ..results import Results
-from ..rules import CIFAR, architectures, each_positive, non_negative, one_of, positive
+from .. import analysis, data, engine, recipes
+from ..context import RunContext
+from ..results import Dims
+from ..rules import CIFAR, architectures, each_positive, one_of, positive
+from ..settings import setting, settings
 
 ID = "sensitivity"
 
 
-@dataclass
+@settings
 class Config:
-    model: str = "CNN-shallow"
-    epochs: int = 25
-    batch_sizes: tuple = (16, 64, 256, 1024, 4096)
-    batch_lr: float = 1e-3  # learning rate of the batch-size runs
-    lrs: tuple = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
-    lr_batch: int = 512  # batch size of the learning-rate runs
-    weight_decay: float = 0.0
-    n_train: int = 0
-    n_test: int = 0
-    n_eval_train: int = 10_000
-    n_sens: int = 2000  # test images the sensitivities are averaged over
-    seed: int = 0
+    model: str = setting("CNN-shallow", one_of(architectures(CIFAR)))
+    # The batch-size sweep trains at train.lr, the learning-rate sweep at train.batch_size.
+    train: engine.TrainConfig = setting(engine.TrainConfig(epochs=25, batch_size=512, lr=1e-3), quick=dict(epochs=2))
+    batch_sizes: tuple[int, ...] = setting((16, 64, 256, 1024, 4096), each_positive)
+    lrs: tuple[float, ...] = setting((1e-1, 1e-2, 1e-3, 1e-4, 1e-5), each_positive)
+    data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=2000, n_test=1000))
+    n_eval_train: int = setting(10_000, positive, quick=1000)  # training images behind the training metrics
+    n_sens: int = setting(2000, positive, quick=300)  # test images the sensitivities are averaged over
 
 
-QUICK = dict(epochs=2, n_train=2000, n_test=1000, n_eval_train=1000, n_sens=300)
-RULES = dict(model=one_of(architectures(CIFAR)), epochs=positive, batch_sizes=each_positive, batch_lr=positive,
-             lrs=each_positive, lr_batch=positive, weight_decay=non_negative, n_train=non_negative, n_test=non_negative,
-             n_eval_train=positive, n_sens=positive, seed=non_negative)
+@dataclass(frozen=True)
+class Result:
+    steps: int
+    # One row per trained model, batch sweep first: sweep ('batch' | 'lr'), batch, lr, steps, diverged_epoch,
+    # train/test loss and accuracy (evaluation mode), jacobian and loss_grad (the two sensitivities).
+    runs: pd.DataFrame
+    weights: Annotated[np.ndarray, Dims("run", "param")]  # each model's weights, in the rows' order
 
 
-def sweep_runs(cfg, sweep: str) -> list[recipes.CifarRun]:
-    """The trained models of one sweep ('batch' or 'lr'); sharpness asks for the same ones."""
-    run = lambda batch, lr: recipes.CifarRun(cfg.model, cfg.epochs, batch, lr, cfg.weight_decay, 0, 0.1, cfg.n_train,
-                                             cfg.n_test, cfg.n_eval_train, cfg.seed)
+def sweep_runs(cfg: Config, sweep: str) -> list[recipes.CifarRun]:
+    """The trained models of one sweep ('batch' or 'lr')."""
+    run = lambda train: recipes.CifarRun(cfg.model, train, cfg.data, cfg.n_eval_train)
     if sweep == "batch":
-        return [run(b, cfg.batch_lr) for b in cfg.batch_sizes]
-    return [run(cfg.lr_batch, lr) for lr in cfg.lrs]
+        return [run(dataclasses.replace(cfg.train, batch_size=b)) for b in cfg.batch_sizes]
+    return [run(dataclasses.replace(cfg.train, lr=lr)) for lr in cfg.lrs]
 
 
-def measure(cfg: Config, ctx, sweep: str) -> list[dict]:
-    rows = []
-    ens = engine.Ensemble(cfg.model, [cfg.seed], ctx.device)
+def measure(cfg: Config, ctx: RunContext, sweep: str) -> tuple[list[dict], list[np.ndarray]]:
+    rows, weights = [], []
+    stack = engine.Stack(cfg.model, [cfg.train.seed], ctx.device)
     for r in sweep_runs(cfg, sweep):
-        out = recipes.train_cifar(r, ctx, desc=f"{ID} batch {r.batch_size} lr {r.lr:g}")
-        row = {"sweep": sweep, "batch": r.batch_size, "lr": r.lr, "steps": int(out["steps"]),
-               "diverged_epoch": int(out["diverged_epoch"]),
-               **{k: float(out[f"final_{k}"]) for k in ("train_loss", "test_loss", "train_acc", "test_acc")}}
-        if recipes.diverged(out):
-            row |= {"jacobian": np.nan, "loss_grad": np.nan}
-        else:
+        t = recipes.train_cifar(r, ctx, desc=f"{ID} batch {r.train.batch_size} lr {r.train.lr:g}")
+        row = {"sweep": sweep, "batch": r.train.batch_size, "lr": r.train.lr, "steps": t.steps,
+               "diverged_epoch": t.diverged_epoch, "train_loss": t.final_train_loss, "test_loss": t.final_test_loss,
+               "train_acc": t.final_train_acc, "test_acc": t.final_test_acc, "jacobian": np.nan, "loss_grad": np.nan}
+        if not t.diverged:
             _, _, test = recipes.splits(r, ctx)
-            sens = test.subset(cfg.n_sens, cfg.seed + 2)
+            sens = test.subset(cfg.n_sens, cfg.train.seed + 2)
             row["jacobian"], row["loss_grad"] = analysis.sensitivities(
-                ens, recipes.stacked_params([out], ctx.device), sens.x, sens.y, recipes.CIFAR_TRANSFORM)
+                stack, recipes.stacked_weights(stack, [t]), sens.x, sens.y, recipes.CIFAR_TRANSFORM)
         rows.append(row)
-    return rows
+        weights.append(t.weights)
+    return rows, weights
 
 
-def run(cfg: Config, ctx) -> Results:
-    rows = measure(cfg, ctx, "batch") + measure(cfg, ctx, "lr")
-    t = pd.DataFrame(rows)
-    return Results(values={"config": asdict(cfg), "steps": int(t["steps"].sum())}, tables={"runs": t})
+def run(cfg: Config, ctx: RunContext) -> Result:
+    (batch_rows, batch_w), (lr_rows, lr_w) = measure(cfg, ctx, "batch"), measure(cfg, ctx, "lr")
+    runs = pd.DataFrame(batch_rows + lr_rows)
+    return Result(int(runs["steps"].sum()), runs, np.stack(batch_w + lr_w))

@@ -1,47 +1,52 @@
-"""Compute stage. HW1-3 bonus: ε-sharpness (Keskar et al. 2017) of the batch-size models, next to their sensitivity."""
+"""Compute stage. HW1-3 bonus: ε-sharpness (Keskar et al. 2017) of the batch-size models that the sensitivity
+experiment trained, beside the sensitivities it measured."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Annotated
 
+import numpy as np
 import pandas as pd
+import torch
 
 from .. import analysis, engine, recipes
-from ..results import Results
+from ..context import RunContext
+from ..results import Dims
 from ..rules import each_positive, positive
+from ..settings import setting, settings
 from . import sensitivity
 
 ID = "sharpness"
 
 
-@dataclass
-class Config(sensitivity.Config):
-    """Sensitivity's training fields (so both analyse the same trained models) plus the sharpness settings."""
-    eps: tuple = (1e-3, 5e-4)
-    ascent_steps: int = 20
-    n_sharp: int = 2000  # training images the loss in the box is measured on
+@settings
+class Config:
+    eps: tuple[float, ...] = setting((1e-3, 5e-4), each_positive)
+    ascent_steps: int = setting(20, positive, quick=8)
+    n_sharp: int = setting(2000, positive, quick=500)  # training images the loss in the box is measured on
 
 
-QUICK = sensitivity.QUICK | dict(ascent_steps=8, n_sharp=500)
-RULES = sensitivity.RULES | dict(eps=each_positive, ascent_steps=positive, n_sharp=positive)
+@dataclass(frozen=True)
+class Result:
+    steps: int  # none of its own: the models are sensitivity's
+    # sensitivity's batch-size sweep, one row per model: batch, diverged_epoch, train_loss, test_loss, jacobian
+    models: pd.DataFrame
+    sharpness: Annotated[np.ndarray, Dims("eps", "model")]  # φ in percent; NaN for a diverged model
 
 
-def run(cfg: Config, ctx) -> Results:
-    runs = sensitivity.sweep_runs(cfg, "batch")
-    outs = [recipes.train_cifar(r, ctx, desc=f"{ID} batch {r.batch_size}") for r in runs]
-    ok = [i for i, o in enumerate(outs) if not recipes.diverged(o)]
-    train, _, test = recipes.splits(runs[0], ctx)
-    sharp_set = train.subset(cfg.n_sharp, cfg.seed + 3)
-    sens_set = test.subset(cfg.n_sens, cfg.seed + 2)
-    ens = engine.Ensemble(cfg.model, [cfg.seed], ctx.device)
-    stack = recipes.stacked_params([outs[i] for i in ok], ctx.device)
-    rows = [{"batch": r.batch_size, "train_loss": float(o["final_train_loss"]), "test_loss": float(o["final_test_loss"]),
-             "diverged": recipes.diverged(o)} for r, o in zip(runs, outs)]
-    for eps in cfg.eps:
-        phi = analysis.eps_sharpness(ens, stack, sharp_set.x, sharp_set.y, recipes.CIFAR_TRANSFORM, eps, cfg.ascent_steps)
-        for j, i in enumerate(ok):
-            rows[i][f"sharpness_{eps:g}"] = float(phi[j])
-    for i in ok:
-        one = {n: v[ok.index(i):ok.index(i) + 1] for n, v in stack.items()}
-        rows[i]["jacobian"], _ = analysis.sensitivities(ens, one, sens_set.x, sens_set.y, recipes.CIFAR_TRANSFORM)
-    return Results(values={"config": asdict(cfg), "steps": sum(int(o["steps"]) for o in outs)},
-                   tables={"models": pd.DataFrame(rows)})
+def run(cfg: Config, ctx: RunContext) -> Result:
+    sens_cfg, sens = ctx.input(sensitivity.ID, sensitivity.Config, sensitivity.Result)
+    batch = (sens.runs["sweep"] == "batch").to_numpy()
+    models = sens.runs[batch][["batch", "diverged_epoch", "train_loss", "test_loss", "jacobian"]].reset_index(drop=True)
+    ok = (models["diverged_epoch"] == 0).to_numpy()
+    phi = np.full((len(cfg.eps), len(models)), np.nan)
+    if ok.any():
+        run0 = sensitivity.sweep_runs(sens_cfg, "batch")[0]
+        train, _, _ = recipes.splits(run0, ctx)
+        sharp_set = train.subset(cfg.n_sharp, sens_cfg.train.seed + 3)
+        stack = engine.Stack(sens_cfg.model, [sens_cfg.train.seed], ctx.device)
+        weights = engine.unflatten(torch.from_numpy(sens.weights[batch][ok]).to(ctx.device), stack.params)
+        for i, eps in enumerate(cfg.eps):
+            phi[i, ok] = analysis.eps_sharpness(stack, weights, sharp_set.x, sharp_set.y, recipes.CIFAR_TRANSFORM, eps,
+                                                cfg.ascent_steps)
+    return Result(0, models, phi)

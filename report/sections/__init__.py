@@ -6,19 +6,19 @@ Nothing here counts towards a store key: an edit to a question, caption, table l
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from hw1core.experiments import REGISTRY
-from hw1core.results import Results
 
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 ANSWER_KINDS = ("setup", "fig", "table", "findings", "bonus")
 
 
-@runtime_checkable
 class Presentation(Protocol):
-    """How one experiment appears in the report; every function reads the compute stage's Results (or its Config)."""
+    """How one experiment appears in the report. Every function takes the experiment's resolved Config (and its
+    Result): a section module annotates them with the compute module's own classes, so a type checker sees every
+    field it reads."""
     TITLE: str
     PART: str  # the homework part the section belongs to, e.g. "HW1-1 Deep vs shallow"
     QUESTIONS: list[Question]  # the graded questions, each answered by 'setup', 'fig:NAME', 'table:NAME', ...
@@ -31,17 +31,18 @@ class Presentation(Protocol):
     def setup(self, cfg: Any) -> list[tuple[str, str]]:
         """The setup table's rows."""
 
-    def figures(self, res: Results) -> list[FigureSpec]: ...
+    def figures(self, cfg: Any, res: Any) -> list[FigureSpec]: ...
 
-    def tables(self, res: Results) -> list[TableSpec]: ...
+    def tables(self, cfg: Any, res: Any) -> list[TableSpec]: ...
 
-    def findings(self, res: Results) -> list[Finding]:
-        """Observations as sentence templates with the measured values they quote."""
+    def findings(self, cfg: Any, res: Any) -> list[Finding]:
+        """Observations: each a stable name, a sentence template and the measured values it quotes (which are the
+        experiment's headline numbers in out/summary.json)."""
 
-    def headline(self, res: Results) -> dict[str, float | int | str]:
-        """The numbers the findings quote, under stable names, for out/summary.json."""
+    # Optional: bonus(cfg, res) -> str, the text of a question answered with 'bonus'.
 
-    # Optional: bonus(res) -> str, the text of a question answered with 'bonus'.
+
+PRESENTATION = [n for n in dir(Presentation) if not n.startswith("_")]
 
 
 def reference_errors(exp_id: str, view: Presentation) -> list[str]:
@@ -67,12 +68,12 @@ def reference_errors(exp_id: str, view: Presentation) -> list[str]:
 def load_sections() -> dict[str, Presentation]:
     """The presentation of every registered experiment, checked; a bad reference fails here, before any training."""
     sections = {exp_id: import_module(f"{__name__}.{exp_id.replace('-', '_')}") for exp_id in REGISTRY}
-    errors = [f"report/sections/{i.replace('-', '_')}.py: does not provide the Presentation interface"
-              for i, v in sections.items() if not isinstance(v, Presentation)]
-    errors += [e for exp_id, view in sections.items() for e in reference_errors(exp_id, view)]
+    errors = [f"report/sections/{i.replace('-', '_')}.py: lacks {', '.join(n for n in PRESENTATION if not hasattr(v, n))}"
+              for i, v in sections.items() if not all(hasattr(v, n) for n in PRESENTATION)]
+    errors += [e for exp_id, view in sections.items() for e in reference_errors(exp_id, view)]  # type: ignore[arg-type]
     if errors:
         raise ImportError("; ".join(errors))
-    return sections
+    return sections  # type: ignore[return-value]
 
 
 SECTIONS: dict[str, Presentation] = load_sections()

@@ -1,15 +1,18 @@
 """Report section. HW1-1 simulate: three MLPs of ~573 parameters fit two 1-D functions; several seeds each."""
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pandas as pd
 
 from hw1core import models
-from hw1core.experiments.simulate import AT_MEAN, FUNCTIONS, Config
-from hw1core.results import Results
+from hw1core.data import FUNCTIONS
+from hw1core.experiments.simulate import Config, Result
 
 from .. import plots
 from ..layers import depth
-from ..outputs import FigureSpec, Finding, Question, TableSpec, by_row
+from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Simulate a function"
 PART = "HW1-1 Deep vs shallow"
@@ -35,49 +38,89 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Training data", f"{cfg.n_train} evenly spaced points; predictions drawn on {cfg.n_grid} points"),
         ("Models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in cfg.models)),
         ("Why these models", "the course's own example models, of nearly equal size (571 / 572 / 571 parameters). "
-                             "Report R put one more 1→1 dense layer with its LeakyReLU in front of each (MLP-deep-r, "
-                             "MLP-middle-r, MLP-shallow-r: 573 / 574 / 573); select them with --set "
+                             "Variants with one more 1→1 dense layer and its LeakyReLU in front (MLP-deep-r, "
+                             "MLP-middle-r, MLP-shallow-r: 573 / 574 / 573) are selected with --set "
                              "simulate.models=... to compare: the table and the findings count, for every model, the "
                              "seeds that stay at the mean of the function"),
         ("Initialisation", "He (Kaiming) normal for LeakyReLU, zero biases. With PyTorch's default (weight variance "
                            "1/(3·fan_in)) the signal shrinks at every layer: the 8-layer models start with an output "
                            "that is almost constant in x, and some seeds never leave the mean of f1. He init keeps "
                            "the signal's scale through depth"),
-        ("Loss, optimiser", f"MSE; Adam, lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, constant learning rate"),
-        ("Batch size, epochs", f"{cfg.batch_size}, {cfg.epochs:,} epochs (reshuffled every epoch)"),
+        ("Loss, optimiser", f"MSE; Adam, lr {cfg.train.lr:g}, weight decay {cfg.train.weight_decay:g}, constant "
+                            "learning rate"),
+        ("Batch size, epochs", f"{cfg.train.batch_size}, {cfg.train.epochs:,} epochs (reshuffled every epoch)"),
         ("Seeds", f"{cfg.seeds} per model and function (seeds 0–{cfg.seeds - 1}); bands show min–max over "
                   "seeds; mean ± sd: the mean and the sample standard deviation (n − 1) over the seeds that did not "
                   "diverge"),
-        ("Convergence", f"first epoch after which the loss changes by less than {cfg.converge_tol:g} between epochs"),
+        ("Convergence", f"first epoch after which the loss changes by less than {CONVERGE_TOL:g} between epochs"),
     ]
 
 
-def figures(res: Results) -> list[FigureSpec]:
-    cfg = res.values["config"]
-    fns, archs = cfg["functions"], cfg["models"]
-    grid = res.arrays["grid"]
+CONVERGE_TOL = 1e-6  # "converged": every later epoch-to-epoch change of the loss is below this
+AT_MEAN = 0.9  # a run whose final MSE is at least this share of Var(f) on the training points predicts ~the mean
+
+
+def converged_epoch(loss: np.ndarray, tol: float) -> int | None:
+    """First (1-based) epoch after which every epoch-to-epoch change stays below tol; None if never."""
+    changes = np.abs(np.diff(loss))
+    bad = np.flatnonzero(~(changes < tol))  # NaN counts as a change
+    if len(changes) == 0 or (len(bad) and bad[-1] == len(changes) - 1):
+        return None
+    return int(bad[-1]) + 2 if len(bad) else 1
+
+
+def seed_spread(final: np.ndarray) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof 1) over the seeds that did not diverge; NaN where undefined."""
+    ok = final[np.isfinite(final)]
+    return (float(ok.mean()) if len(ok) else math.nan), (float(ok.std(ddof=1)) if len(ok) > 1 else math.nan)
+
+
+def summary(cfg: Config, res: Result) -> pd.DataFrame:
+    """One row per function and model: final loss over the seeds, seeds at the mean, convergence, divergence."""
+    rows = []
+    for i, f in enumerate(cfg.functions):
+        for j, arch in enumerate(cfg.models):
+            loss = res.loss[i, j]
+            final = loss[:, -1]
+            epochs = [converged_epoch(run_loss, CONVERGE_TOL) for run_loss in loss]
+            done = [e for e in epochs if e is not None]
+            mean, sd = seed_spread(final)
+            variance = float(res.target_variance[i])
+            rows.append({"function": f, "model": arch, "params": models.param_count(models.build(arch)),
+                         "final_loss_mean": mean, "final_loss_sd": sd,
+                         "final_loss_median": float(np.nanmedian(final)) if np.isfinite(final).any() else math.nan,
+                         "target_variance": variance, "runs_at_mean": int((final >= AT_MEAN * variance).sum()),
+                         "converged_runs": len(done), "runs": cfg.seeds,
+                         "diverged_runs": int((res.diverged_epoch[i, j] > 0).sum()),
+                         "converged_epoch_median": float(np.median(done)) if done else math.nan})
+    return pd.DataFrame(rows)
+
+
+def figures(cfg: Config, res: Result) -> list[FigureSpec]:
+    fns, archs = cfg.functions, cfg.models
+    grid = res.grid
     figs = []
-    fig, axes = plots.new_figure(len(fns), height=2.8)
-    for ax, f in zip(axes, fns):
-        ax.plot(grid, res.arrays[f"truth/{f}"], color="black", linewidth=1.2)
+    fig, axes = plots.new_figure(1, len(fns), height=2.8)
+    for ax, f, truth in zip(axes, fns, res.truth):
+        ax.plot(grid, truth, color="black", linewidth=1.2)
         ax.set(title=f"{f}(x) = {FUNCTIONS[f][0]}", xlabel="x", ylabel=f"{f}(x)")
     figs.append(FigureSpec("targets", "The target functions on [−1, 1].", fig))
 
-    fig, axes = plots.new_figure(len(fns), height=3.4)
-    for ax, f in zip(axes, fns):
-        for color, arch in zip(plots.COLORS, archs):
-            loss = res.arrays[f"loss/{f}/{arch}"]
-            plots.band(ax, plots.epochs_axis(loss.shape[1]), loss, f"{arch} ({res.values['params'][arch]:,})", color)
+    fig, axes = plots.new_figure(1, len(fns), height=3.4)
+    for ax, f, losses in zip(axes, fns, res.loss):
+        for color, arch, loss in zip(plots.COLORS, archs, losses):
+            plots.band(ax, plots.epochs_axis(loss.shape[1]), loss,
+                       f"{arch} ({models.param_count(models.build(arch)):,})", color)
         ax.set(yscale="log", title=f"{f}: training loss", xlabel="epoch", ylabel="MSE (log)")
         ax.legend(fontsize=8)
-    figs.append(FigureSpec("loss", f"Training loss per epoch of the three models, mean over {cfg['seeds']} seeds "
+    figs.append(FigureSpec("loss", f"Training loss per epoch of the three models, mean over {cfg.seeds} seeds "
                                    "with a min–max band; one panel per function.", fig))
 
-    fig, axes = plots.new_figure(len(fns), height=3.4)
-    for ax, f in zip(axes, fns):
-        ax.plot(grid, res.arrays[f"truth/{f}"], color="black", linewidth=2.2, alpha=0.35, label="ground truth")
-        for color, arch in zip(plots.COLORS, archs):
-            plots.band(ax, grid, res.arrays[f"pred/{f}/{arch}"], arch, color)
+    fig, axes = plots.new_figure(1, len(fns), height=3.4)
+    for ax, f, truth, preds in zip(axes, fns, res.truth, res.pred):
+        ax.plot(grid, truth, color="black", linewidth=2.2, alpha=0.35, label="ground truth")
+        for color, arch, pred in zip(plots.COLORS, archs, preds):
+            plots.band(ax, grid, pred, arch, color)
         ax.set(title=f"{f}: predictions", xlabel="x", ylabel="prediction")
         ax.legend(fontsize=8)
     figs.append(FigureSpec("predictions", "Predictions after training over the ground truth (mean over seeds, "
@@ -85,8 +128,8 @@ def figures(res: Results) -> list[FigureSpec]:
     return figs
 
 
-def tables(res: Results) -> list[TableSpec]:
-    t = res.tables["summary"]
+def tables(cfg: Config, res: Result) -> list[TableSpec]:
+    t = summary(cfg, res)
     frame = pd.DataFrame({
         "function": t["function"], "model": t["model"], "params": t["params"],
         "final loss (mean ± sd)": [f"{m:.3g} ± {s:.2g}" for m, s in zip(t["final_loss_mean"], t["final_loss_sd"])],
@@ -102,9 +145,9 @@ def tables(res: Results) -> list[TableSpec]:
                                  f"the training points (it predicts about a constant).", frame)]
 
 
-def findings(res: Results) -> list[Finding]:
-    t = res.tables["summary"]
-    archs = res.values["config"]["models"]
+def findings(cfg: Config, res: Result) -> list[Finding]:
+    t = summary(cfg, res)
+    archs = cfg.models
     depths = {m: depth(m) for m in archs}
     deepest = [m for m in archs if depths[m] == max(depths.values())]
     out = []
@@ -116,7 +159,7 @@ def findings(res: Results) -> list[Finding]:
         verdict = ("the deepest model fitted best, as the homework expects of depth" if best["model"] in deepest else
                    "contrary to the homework's expectation that the deepest model ({deepest}, {layers:int} weight "
                    "layers) fits best")
-        out.append(Finding("On {f}, {best} ({best_layers:int} weight layers) reached the lowest final training loss "
+        out.append(Finding(f"lowest-loss.{f}", "On {f}, {best} ({best_layers:int} weight layers) reached the lowest final training loss "
                            "({best_loss:sig}), {ratio:ratio} lower than {worst} ({worst_loss:sig}); " + verdict + ".",
                            {"f": f, "best": best["model"], "best_layers": depths[best["model"]],
                             "best_loss": best["final_loss_mean"], "worst": worst["model"],
@@ -126,31 +169,23 @@ def findings(res: Results) -> list[Finding]:
     means = t.groupby("function", sort=False)["final_loss_mean"].mean()
     if len(means) >= 2 and means.notna().all():
         hard, easy = means.idxmax(), means.idxmin()
-        out.append(Finding("Averaged over the models, {hard} ended with a {ratio:ratio} higher final loss than {easy}.",
+        out.append(Finding("harder-function", "Averaged over the models, {hard} ended with a {ratio:ratio} higher final loss than {easy}.",
                            {"hard": hard, "easy": easy, "ratio": means[hard] / means[easy]}))
     for _, r in t[(t["runs_at_mean"] > 0) | t["model"].str.endswith("-r")].iterrows():
-        variant = " (report R's variant, with a 1→1 input layer)" if r["model"].endswith("-r") else ""
-        out.append(Finding("{n:int} of {runs:int} seeds of {model}{variant} stayed at the mean of {f}: final MSE at "
+        variant = " (the variant with a 1→1 input layer)" if r["model"].endswith("-r") else ""
+        out.append(Finding(f"at-mean.{r['function']}.{r['model']}", "{n:int} of {runs:int} seeds of {model}{variant} stayed at the mean of {f}: final MSE at "
                            "least {share:pct} of its variance ({var:sig}).",
                            {"n": r["runs_at_mean"], "runs": r["runs"], "model": r["model"], "variant": variant,
                             "f": r["function"], "share": AT_MEAN, "var": r["target_variance"]}))
     conv, total = int(t["converged_runs"].sum()), int(t["runs"].sum())
-    out.append(Finding("{conv:int} of {total:int} runs met the convergence criterion (loss change below {tol} "
+    out.append(Finding("converged", "{conv:int} of {total:int} runs met the convergence criterion (loss change below {tol} "
                        "between epochs until the end); the others were still changing by more than that in their last epochs.",
-                       {"conv": conv, "total": total, "tol": f"{res.values['config']['converge_tol']:g}"}))
+                       {"conv": conv, "total": total, "tol": f"{CONVERGE_TOL:g}"}))
     if t["diverged_runs"].sum():
-        out.append(Finding("{n:int} runs diverged (non-finite loss) and are left out of the means.",
+        out.append(Finding("diverged", "{n:int} runs diverged (non-finite loss) and are left out of the means.",
                            {"n": int(t["diverged_runs"].sum())}))
     return out
 
 
-def bonus(res: Results) -> str:
-    return (f"{len(res.values['config']['models'])} models and {len(res.values['config']['functions'])} functions "
-            "are compared.")
-
-
-def headline(res: Results) -> dict:
-    t = res.tables["summary"]
-    return by_row(t, ["function", "model"], ["final_loss_mean", "final_loss_median", "runs_at_mean", "converged_runs",
-                                              "diverged_runs"]) | \
-        {"runs": int(t["runs"].sum()), "runs_converged": int(t["converged_runs"].sum())}
+def bonus(cfg: Config, res: Result) -> str:
+    return f"{len(cfg.models)} models and {len(cfg.functions)} functions are compared."

@@ -1,36 +1,52 @@
-"""Builds the one dict the template renders: numbered sections, figures, tables, findings and the appendix."""
+"""The document the template renders: numbered sections with their figures, tables and findings, and the appendix,
+as one dict of template variables."""
 from __future__ import annotations
 
 import base64
 import dataclasses
 import io
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup
 
 from hw1core import models
-from hw1core.results import Results
+from hw1core.results import Provenance
 
 from .format import fmt_number, render_finding
 from .layers import layer_summary
-from .outputs import FigureSpec, TableSpec
+from .outputs import FigureSpec, Finding, TableSpec
 from .plots import plain_log_ticks
 from .sections import Presentation
-from .student import Meta
+from .student import StudentDetails
 
 
 @dataclass
 class Section:
-    """One experiment as the build hands it over: its presentation, resolved config, results (None if never built),
-    the build's metadata and the student's note (HTML, or None)."""
+    """One experiment as the build hands it over: its presentation, resolved config, Result (None if never built),
+    where the Result came from, and the student's note (HTML, or None)."""
     exp_id: str
     view: Presentation
-    config: object
-    results: Results | None
-    meta: dict = field(default_factory=dict)
+    config: Any
+    result: Any | None
+    status: str  # "run" (by this build), "stored" (by an earlier one) or "not built"
+    provenance: Provenance | None = None
     note: Markup | None = None
+
+    def findings(self) -> list[Finding]:
+        """The section's observations (none when not built); their names are unique within the section."""
+        found = [] if self.result is None else self.view.findings(self.config, self.result)
+        names = [f.name for f in found]
+        if len(set(names)) != len(names):
+            raise ValueError(f"{self.exp_id}: findings share a name: {sorted(n for n in names if names.count(n) > 1)}")
+        return found
+
+
+def headline(findings: list[Finding]) -> dict[str, Any]:
+    """The values the findings quote, as `<finding>.<value>`: out/summary.json's headline numbers."""
+    return {f"{f.name}.{k}": v for f in findings for k, v in f.values.items()}
 
 
 class Numbering:
@@ -79,10 +95,10 @@ def comment_blocks(section: Section, findings: list[str] | None) -> list[dict]:
     return blocks + ([{"type": "findings", "lines": findings}] if findings is not None else [])
 
 
-def section_context(index: int, section: Section, n: Numbering, figure_dir: Path | None) -> dict:
-    view, res = section.view, section.results
-    ctx = {"num": index, "id": section.exp_id, "title": view.TITLE, "part": view.PART, "questions": [],
-           "built": res is not None, "meta": section.meta}
+def section_variables(index: int, section: Section, n: Numbering, figure_dir: Path | None) -> dict:
+    view, res, cfg = section.view, section.result, section.config
+    ctx: dict[str, Any] = {"num": index, "id": section.exp_id, "title": view.TITLE, "part": view.PART,
+                           "questions": [], "built": res is not None}
     setup = setup_blocks(section, n)
     if res is None:
         ctx["questions"] = [{"text": q.text, "points": q.points,
@@ -90,12 +106,12 @@ def section_context(index: int, section: Section, n: Numbering, figure_dir: Path
                                        (comment_blocks(section, None) if "findings" in q.answers else [])}
                             for q in view.QUESTIONS]
         return ctx
-    figures = {f.name: f for f in view.figures(res)}
-    tables = {t.name: t for t in view.tables(res)}
+    figures = {f.name: f for f in view.figures(cfg, res)}
+    tables = {t.name: t for t in view.tables(cfg, res)}
     if tuple(figures) != view.FIGURES or tuple(tables) != view.TABLES:
         raise ValueError(f"{section.exp_id}: figures {tuple(figures)} and tables {tuple(tables)} differ from the "
                          f"declared FIGURES {view.FIGURES} and TABLES {view.TABLES}")
-    findings = [render_finding(f) for f in view.findings(res)]
+    findings = [render_finding(f) for f in section.findings()]
     for q in view.QUESTIONS:
         blocks = []
         for ref in q.answers:
@@ -114,18 +130,18 @@ def section_context(index: int, section: Section, n: Numbering, figure_dir: Path
             elif kind == "findings":
                 blocks += comment_blocks(section, findings)
             elif kind == "bonus":
-                blocks.append({"type": "text", "text": view.bonus(res)})
+                blocks.append({"type": "text", "text": view.bonus(cfg, res)})  # type: ignore[attr-defined]
         ctx["questions"].append({"text": q.text, "points": q.points, "blocks": blocks})
     return ctx
 
 
-def appendix_context(sections: list[Section], build_info: dict) -> dict:
+def appendix_variables(sections: list[Section], build_info: dict) -> dict:
     rows = []
     for s in sections:
-        m = s.meta
-        rows.append({"id": s.exp_id, "status": m.get("status", "not built"),
-                     "wall": fmt_number(m["wall_s"], "sig") + " s" if "wall_s" in m else "–",
-                     "device": m.get("device", "–"), "steps": fmt_number(m["steps"], "count") if "steps" in m else "–",
+        p = s.provenance
+        rows.append({"id": s.exp_id, "status": s.status, "wall": fmt_number(p.wall_s, "sig") + " s" if p else "–",
+                     "device": p.device if p else "–", "commit": p.commit if p else "–",
+                     "steps": fmt_number(s.result.steps, "count") if s.result is not None else "–",
                      "config": json.dumps(dataclasses.asdict(s.config), ensure_ascii=False)})
     bench = build_info.get("bench")
     if bench:
@@ -136,14 +152,16 @@ def appendix_context(sections: list[Section], build_info: dict) -> dict:
     return {"experiments": rows, **build_info, "bench": bench}
 
 
-def build_context(sections: list[Section], build_info: dict, meta: Meta = Meta(),
-                  figure_dir: Path | None = None) -> dict:
+def document(sections: list[Section], build_info: dict, student: StudentDetails = StudentDetails(),
+             figure_dir: Path | None = None) -> dict:
+    """Everything the template renders."""
     n = Numbering()
-    body = [section_context(i + 1, s, n, figure_dir) for i, s in enumerate(sections)]
+    body = [section_variables(i + 1, s, n, figure_dir) for i, s in enumerate(sections)]
     parts: list[dict] = []
     for sec in body:
         if not parts or parts[-1]["title"] != sec["part"]:
             parts.append({"title": sec["part"], "sections": []})
         parts[-1]["sections"].append(sec)
     return {"profile": build_info["profile"], "draft": build_info["profile"] != "full", "parts": parts,
-            "appendix": appendix_context(sections, build_info), "generated": build_info["generated"], "meta": meta}
+            "appendix": appendix_variables(sections, build_info), "generated": build_info["generated"],
+            "student": student}
