@@ -13,6 +13,7 @@ import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("hw1")
 ROOT = Path(__file__).resolve().parent
@@ -28,7 +29,7 @@ def parse_args(argv: list[str] | None, ids: list[str]) -> argparse.Namespace:
                       help="the submission at the homework's full scale (meant for one GPU)")
     p.add_argument("--only", metavar="ID[,ID...]", help="run only these experiments; the others keep their stored results")
     p.add_argument("--set", dest="sets", metavar="ID.KEY=VALUE", action="append", default=[],
-                   help="override a config value, e.g. --set simulate.epochs=500 (repeatable)")
+                   help="override a setting, e.g. --set simulate.train.epochs=500 (repeatable)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="training device (default: auto)")
     p.add_argument("--data-dir", metavar="PATH", help="folder holding MNIST/raw and cifar10/ (default: search, then download)")
     p.add_argument("--out", metavar="PATH", default="out", help="output folder (default: out/)")
@@ -37,6 +38,8 @@ def parse_args(argv: list[str] | None, ids: list[str]) -> argparse.Namespace:
     p.add_argument("--no-pdf", action="store_true", help="write the HTML report only")
     p.add_argument("--render", action="store_true",
                    help="train nothing: render the report from the stored results of this profile")
+    p.add_argument("--dry-run", action="store_true",
+                   help="train and write nothing: print each experiment's store key and whether it would run")
     p.add_argument("--meta", metavar="PATH", help="the student's details (default: ./report.toml, if present)")
     p.add_argument("--notes", metavar="DIR", help="the student's comments, DIR/<experiment-id>.md (default: ./notes)")
     args = p.parse_args(argv)
@@ -134,16 +137,19 @@ def versions() -> str:
 
 
 def seeds_text(configs: dict) -> str:
-    """Every seed a build uses: `seed`-named fields, and seeds 0..N-1 for `seeds`/`runs` counts."""
+    """Every seed a build uses: `seed`-named settings (nested ones by their path), and seeds 0..N-1 for the
+    `seeds`/`runs` counts."""
+    from hw1core.settings import leaves
     parts = []
     for exp_id, cfg in configs.items():
         items = []
-        for f in dataclasses.fields(cfg):
-            v = getattr(cfg, f.name)
-            if f.name in ("seeds", "runs"):
+        for path in leaves(type(cfg)):
+            v = functools.reduce(getattr, path.split("."), cfg)
+            name = path.rpartition(".")[2]
+            if name in ("seeds", "runs"):
                 items.append(f"seeds 0–{v - 1}")
-            elif "seed" in f.name:
-                items.append(f"{f.name} {v}")
+            elif "seed" in name:
+                items.append(f"{path} {v}")
         if items:
             parts.append(f"{exp_id}: " + ", ".join(items))
     return "; ".join(parts)
@@ -158,31 +164,32 @@ def bench_summary(out: Path) -> dict | None:
         return None
 
 
-def run_experiment(experiment, cfg, store, key: str, device, data_dir: str | None, device_label: str, force: bool,
-                   fresh: set):
-    """Train and analyse one experiment and store its results; returns them with timing metadata."""
-    from hw1core.experiments import Context
-    ctx = Context(device, data_dir, store, experiment.ID, key, force, fresh)
+def run_experiment(experiment, cfg, store, key: str, device, args: argparse.Namespace, device_label: str,
+                   inputs: dict):
+    """Train and analyse one experiment and store its Result with the build's provenance record."""
+    from hw1core.context import RunContext
+    from hw1core.results import Provenance
+    ctx = RunContext(device, args.data_dir, store, experiment.ID, key, force=experiment.ID in args.forced, inputs=inputs)
     start = time.perf_counter()
-    results = experiment.run(cfg, ctx)
-    results.meta = {"wall_s": time.perf_counter() - start, "device": device_label,
-                    "steps": results.values.get("steps", 0), "config": dataclasses.asdict(cfg), "commit": git_commit(),
-                    "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    store.save(experiment.ID, key, results)
-    return results
+    result = experiment.run(cfg, ctx)
+    provenance = Provenance(time.perf_counter() - start, device_label, git_commit(),
+                            datetime.now(timezone.utc).isoformat(timespec="seconds"), dataclasses.asdict(cfg))
+    store.save(experiment.ID, key, result, provenance)
+    return result, provenance
 
 
 def summary_json(sections: list, build_info: dict, keys: dict[str, str]) -> dict:
-    """out/summary.json: per experiment its status, timing, provenance and headline numbers (names in the README)."""
+    """out/summary.json: per experiment its status, timing, provenance and headline numbers (the values its
+    findings quote, names in the README)."""
     from hw1core.store import to_jsonable
+    from report.document import headline
     experiments = {}
     for s in sections:
-        m = s.meta
-        entry = {"status": m["status"], "profile": build_info["profile"]}
-        if s.results is not None:
-            entry |= {"key": keys[s.exp_id], "wall_s": m.get("wall_s"), "steps": m.get("steps"), "device": m.get("device"),
-                      "commit": m.get("commit", "unknown (stored before commits were recorded)"),
-                      "finished": m.get("finished"), "headline": s.view.headline(s.results)}
+        entry = {"status": s.status, "profile": build_info["profile"]}
+        if s.result is not None:
+            p = s.provenance
+            entry |= {"key": keys[s.exp_id], "wall_s": p.wall_s, "steps": s.result.steps, "device": p.device,
+                      "commit": p.commit, "finished": p.finished, "headline": headline(s.findings)}
         experiments[s.exp_id] = entry
     info = {k: build_info[k] for k in ("profile", "device", "commit", "command", "generated")}
     return to_jsonable(info | {"experiments": experiments})
@@ -190,7 +197,7 @@ def summary_json(sections: list, build_info: dict, keys: dict[str, str]) -> dict
 
 def time_rows(sections: list, report_s: float) -> list[tuple[str, str, str]]:
     """(experiment, result, wall time) per experiment and for the report: the table a build prints at its end."""
-    rows = [(s.exp_id, s.meta["status"], f"{s.meta['wall_s']:.1f} s" if "wall_s" in s.meta else "–") for s in sections]
+    rows = [(s.exp_id, s.status, f"{s.provenance.wall_s:.1f} s" if s.provenance else "–") for s in sections]
     return rows + [("report", "rendered", f"{report_s:.1f} s")]
 
 
@@ -201,36 +208,60 @@ def write_step_summary(path: Path, profile: str, rows: list[tuple[str, str, str]
         f.write("\n".join(lines) + "\n\n")
 
 
+def dry_run(profile: str, selected: list[str], forced: list[str], keys: dict[str, str], store) -> int:
+    """What a build would do: per experiment its key, whether it is stored or would run, and how long it took."""
+    from hw1core.experiments import REGISTRY
+    print(f"dry run of the {profile} profile: nothing is trained or written")
+    print(f"  {'experiment':<19}{'key':<18}{'result':<26}time")
+    for exp_id in REGISTRY:
+        recorded = store.recorded(exp_id)
+        mine = [p for k, p in recorded if k == keys[exp_id]]
+        if mine and exp_id not in forced:
+            status, took = "stored", f"{mine[0].wall_s:.1f} s"
+        else:
+            status = ("would run" + (" (forced)" if exp_id in forced else "") if exp_id in selected else
+                      "stored" if mine else "not built (not selected)")
+            took = (f"{mine[0].wall_s:.1f} s" if mine else
+                    f"({recorded[0][1].wall_s:.1f} s under an earlier key)" if recorded else "–")
+        print(f"  {exp_id:<19}{keys[exp_id]:<18}{status:<26}{took}")
+    return 0
+
+
 def build(args: argparse.Namespace) -> int:
     import json
     import torch
     from tqdm.auto import tqdm
-    from hw1core import config
+    from hw1core import settings
     from hw1core.errors import ConfigError, OutputError
-    from hw1core.experiments import REGISTRY, store_key
+    from hw1core.experiments import INPUTS, REGISTRY, store_keys
     from hw1core.store import Store
-    from report.context import Section, build_context
+    from report.document import Section, document
     from report.render import render_html, write_pdf
     from report.sections import SECTIONS
-    from report.student import load_meta, load_notes
+    from report.student import load_details, load_notes
 
     if args.render and (args.force or args.only):
         raise ConfigError("--render trains nothing, so it takes neither --force nor --only")
     selected = [] if args.render else id_list(args.only, REGISTRY, "--only")
-    forced = id_list(args.force, REGISTRY, "--force") if args.force else []
-    overrides = config.parse_overrides(args.sets, REGISTRY)
-    configs = {i: config.resolve(m, args.profile, overrides.get(i, {})) for i, m in REGISTRY.items()}
+    selected = [i for i in REGISTRY if i in selected or any(i in INPUTS.get(s, ()) for s in selected)]
+    args.forced = id_list(args.force, REGISTRY, "--force") if args.force else []
+    overrides = settings.parse_overrides(args.sets, REGISTRY)
+    configs: dict[str, Any] = {i: settings.resolve(i, m.Config, args.profile, overrides.get(i, {})) for i, m in REGISTRY.items()}
     for exp_id, cfg in configs.items():  # all of them: the report shows every experiment
-        config.validate(REGISTRY[exp_id], cfg)
-    meta = load_meta(Path(args.meta or "report.toml"), explicit=args.meta is not None)
-    notes = load_notes(Path(args.notes or "notes"), explicit=args.notes is not None, ids=list(REGISTRY))
+        settings.validate(exp_id, cfg)
+    # Every key now, from the code as it was imported: an edit made while the build runs must not relabel its results.
+    keys = store_keys(configs)
     out = Path(args.out)
+    store = Store(out)
+    if args.dry_run:
+        return dry_run(args.profile, selected, args.forced, keys, store)
+    student = load_details(Path(args.meta or "report.toml"), explicit=args.meta is not None)
+    notes = load_notes(Path(args.notes or "notes"), explicit=args.notes is not None, ids=list(REGISTRY))
     check_output(out)
     lock = hold_output_lock(out)  # noqa: F841 -- held until this function returns, released by the kernel on death
     device = pick_device(args.device)
     label = device_name(device)
     torch.set_float32_matmul_precision("high")
-    store = Store(out)
     if store.remove_temp_files():
         log.info("removed temp files left by an interrupted build")
     if args.render:
@@ -238,28 +269,26 @@ def build(args: argparse.Namespace) -> int:
     else:
         log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
 
-    # Every key now, from the code as it was imported: an edit made while the build runs must not relabel its results.
-    keys = {exp_id: store_key(experiment, configs[exp_id]) for exp_id, experiment in REGISTRY.items()}
-    sections, fresh = [], set()
+    sections: dict[str, Section] = {}
     bar = tqdm(list(REGISTRY.items()), desc="experiments", unit="exp", dynamic_ncols=True,
                **({"disable": True} if args.render else {}))  # else TQDM_DISABLE decides
     for exp_id, experiment in bar:
         bar.set_postfix_str(exp_id)
-        cfg = configs[exp_id]
-        key = keys[exp_id]
-        stored = None if exp_id in forced else store.load(exp_id, key)
+        cfg, key = configs[exp_id], keys[exp_id]
+        stored = None if exp_id in args.forced else store.load(exp_id, key, experiment.Result)
+        inputs = {i: (configs[i], sections[i].result) for i in INPUTS.get(exp_id, ())}
         if exp_id in selected and stored is None:
-            reason = "forced" if exp_id in forced else "no stored result for this config and code"
-            log.info("running %s (%s)", exp_id, reason)
-            results = run_experiment(experiment, cfg, store, key, device, args.data_dir, label, exp_id in forced, fresh)
-            status = results.meta | {"status": "run"}
+            log.info("running %s (%s)", exp_id, "forced" if exp_id in args.forced else
+                     "no stored result for this config and code")
+            result, provenance = run_experiment(experiment, cfg, store, key, device, args, label, inputs)
+            section = Section(exp_id, SECTIONS[exp_id], cfg, result, "run", provenance, notes.get(exp_id))
         elif stored is not None:
-            results, status = stored, stored.meta | {"status": "stored"}
+            section = Section(exp_id, SECTIONS[exp_id], cfg, stored[0], "stored", stored[1], notes.get(exp_id))
         else:
-            results, status = None, {"status": "not built"}
-        sections.append(Section(exp_id, SECTIONS[exp_id], cfg, results, status, notes.get(exp_id)))
+            section = Section(exp_id, SECTIONS[exp_id], cfg, None, "not built", None, notes.get(exp_id))
+        sections[exp_id] = section
     bar.close()
-    missing = [s.exp_id for s in sections if s.results is None]
+    missing = [i for i, s in sections.items() if s.result is None]
     if missing:
         print(f"not built ({args.profile} profile, shown as such in the report): {', '.join(missing)}", file=sys.stderr)
 
@@ -267,17 +296,19 @@ def build(args: argparse.Namespace) -> int:
                   "seeds": seeds_text(configs), "command": "python build.py " + " ".join(sys.argv[1:]),
                   "generated": datetime.now().strftime("%Y-%m-%d %H:%M"), "bench": bench_summary(out)}
     start = time.perf_counter()
+    ordered = list(sections.values())
     try:
-        html = render_html(build_context(sections, build_info, meta, out / "figures"))
+        html = render_html(document(ordered, build_info, student, out / "figures"))
         (out / "report.html").write_text(html, encoding="utf-8")
-        (out / "summary.json").write_text(json.dumps(summary_json(sections, build_info, keys), indent=1), encoding="utf-8")
+        (out / "summary.json").write_text(json.dumps(summary_json(ordered, build_info, keys), indent=1),
+                                          encoding="utf-8")
         if not args.no_pdf:
             write_pdf(html, out / "report.pdf")
     except OSError as exc:
         raise OutputError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
     report_s = time.perf_counter() - start
 
-    rows = time_rows(sections, report_s)
+    rows = time_rows(ordered, report_s)
     print(f"\n  {'experiment':<19}{'result':<11}    time", file=sys.stderr)
     for name, status, wall in rows:
         print(f"  {name:<19}{status:<11}{wall:>10}", file=sys.stderr)

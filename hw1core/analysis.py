@@ -1,7 +1,10 @@
 """Analyses on trained models: PCA of weight trajectories, exact Hessians, minimal ratio, loss surfaces."""
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -63,6 +66,11 @@ def curvature(eigenvalues: np.ndarray, rel_tol: float = 1e-6) -> Curvature:
     return Curvature(positive / len(eigenvalues), positive, negative, len(eigenvalues) - positive - negative)
 
 
+def squared_norms(stacked: Iterable[torch.Tensor]) -> torch.Tensor:
+    """Each model's squared norm over a stack's tensors (leading dim = model), summed tensor by tensor."""
+    return functools.reduce(operator.add, (t.pow(2).flatten(1).sum(1) for t in stacked))
+
+
 def grad_norm_descent(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: float, tol: float,
                       max_steps: int) -> tuple[np.ndarray, np.ndarray]:
     """Minimise each model's squared gradient norm of the MSE (full batch) until it is below tol².
@@ -76,7 +84,7 @@ def grad_norm_descent(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: float,
     for step in range(1, max_steps + 1):
         losses = member_losses(stack(x, shared=True), y.expand(stack.k, *y.shape), "mse")
         grads = torch.autograd.grad(losses.sum(), params, create_graph=True)
-        sq_norm = sum(g.pow(2).flatten(1).sum(1) for g in grads)
+        sq_norm = squared_norms(grads)
         done = sq_norm.detach() < tol ** 2
         reached = torch.where(done & (reached == 0), step, reached)
         active = reached == 0
@@ -92,7 +100,7 @@ def grad_norm_descent(stack: Stack, x: torch.Tensor, y: torch.Tensor, lr: float,
                 p[~active] = k
     losses = member_losses(stack(x, shared=True), y.expand(stack.k, *y.shape), "mse")
     grads = torch.autograd.grad(losses.sum(), params)
-    final = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in grads))
+    final = torch.sqrt(squared_norms(grads))
     return final.detach().cpu().numpy(), reached.cpu().numpy()
 
 
@@ -141,7 +149,7 @@ def jacobian_norms(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tenso
     """
     stack.train(False)
     probs = lambda inp: stack(inp, shared=True, params=params)[0].softmax(-1)
-    out, vjp = torch.func.vjp(probs, x)
+    out, vjp = torch.func.vjp(probs, x)  # type: ignore[misc]
     classes = out.shape[-1]
     cotangents = torch.eye(classes, device=x.device).unsqueeze(1).expand(classes, *out.shape)
     (rows,) = torch.func.vmap(vjp)(cotangents)  # classes × B × input shape

@@ -1,4 +1,4 @@
-"""Benchmark: the seed reports' style (per-sample PIL transforms in a DataLoader, batch size 1 for the function fit,
+"""Benchmark: the textbook style (per-sample PIL transforms in a DataLoader, batch size 1 for the function fit,
 per-example loops) against this project's engine, on the same models and data, in one process.
 
     python -m hw1core.bench [--quick] [--device auto|cpu|cuda] [--out out]
@@ -39,8 +39,8 @@ def timed(fn: Callable[[], object], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def seed_style_loader(n: int, batch: int, seed: int = 0):
-    """torchvision's dataset with per-sample PIL transforms behind a DataLoader, as the seed reports did."""
+def plain_loader(n: int, batch: int, seed: int = 0):
+    """torchvision's dataset with per-sample PIL transforms behind a DataLoader, as textbook PyTorch code does."""
     from torchvision import datasets, transforms
     root = data.find_root("CIFAR-10")
     tf = transforms.Compose([transforms.RandomCrop(32, padding=4, padding_mode="reflect"),
@@ -54,7 +54,7 @@ def seed_style_loader(n: int, batch: int, seed: int = 0):
     return torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx), batch_size=batch, shuffle=True)
 
 
-def seed_style_train(arch: str, loader, device: torch.device, lr: float = 4e-4) -> None:
+def plain_train(arch: str, loader, device: torch.device, lr: float = 4e-4) -> None:
     model = models.build(arch).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-4)
     for x, y in loader:
@@ -65,15 +65,20 @@ def seed_style_train(arch: str, loader, device: torch.device, lr: float = 4e-4) 
         opt.step()
 
 
+def plain_runs(arch: str, runs: int, n: int, batch: int, device: torch.device) -> None:
+    for seed in range(runs):
+        plain_train(arch, plain_loader(n, batch, seed), device)
+
+
 def engine_cifar(arch: str, seeds: list[int], n: int, batch: int, device: torch.device) -> Callable[[], object]:
     train, _ = data.load_cifar10()
     train = train.subset(n).to(device)
     task = engine.Task(train.x, train.y, transform=data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, True))
     cfg = engine.TrainConfig(1, batch, 4e-4, 1e-4)
-    return lambda: engine.train(engine.Ensemble(arch, seeds, device), task, cfg, desc=f"bench {arch}")
+    return lambda: engine.train(engine.Stack(arch, seeds, device), task, cfg, desc=f"bench {arch}")
 
 
-def seed_style_fit(epochs: int, device: torch.device) -> None:
+def plain_fit(epochs: int, device: torch.device) -> None:
     x, y = data.function_points("f1", 300, device)
     model = models.build("MLP-middle").to(device)
     opt = torch.optim.Adam(model.parameters(), lr=4e-4, weight_decay=1e-4)
@@ -87,8 +92,9 @@ def seed_style_fit(epochs: int, device: torch.device) -> None:
 
 def engine_fit(epochs: int, device: torch.device) -> Callable[[], object]:
     x, y = data.function_points("f1", 300, device)
-    cfg = engine.TrainConfig(epochs, 64, 4e-4, 1e-4, loss="mse")
-    return lambda: engine.train(engine.Ensemble("MLP-middle", [0], device), engine.Task(x, y), cfg, desc="bench fit")
+    cfg = engine.TrainConfig(epochs, 64, 4e-4, 1e-4)
+    return lambda: engine.train(engine.Stack("MLP-middle", [0], device), engine.Task(x, y, loss="mse"), cfg,
+                                desc="bench fit")
 
 
 def sensitivity_inputs(n: int, device: torch.device) -> torch.Tensor:
@@ -96,7 +102,7 @@ def sensitivity_inputs(n: int, device: torch.device) -> torch.Tensor:
     return data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, False)(test.subset(n).x.to(device), False)
 
 
-def seed_style_sensitivity(x: torch.Tensor, device: torch.device) -> None:
+def plain_sensitivity(x: torch.Tensor, device: torch.device) -> None:
     model = models.build("CNN-shallow").to(device).eval()
     for i in range(len(x)):  # one image at a time
         jac = torch.autograd.functional.jacobian(lambda inp: model(inp).softmax(-1), x[i:i + 1])
@@ -104,11 +110,11 @@ def seed_style_sensitivity(x: torch.Tensor, device: torch.device) -> None:
 
 
 def engine_sensitivity(x: torch.Tensor, device: torch.device) -> Callable[[], object]:
-    ens = engine.Ensemble("CNN-shallow", [0], device)
+    ens = engine.Stack("CNN-shallow", [0], device)
     return lambda: [analysis.jacobian_norms(ens, ens.params, x[i:i + 500]) for i in range(0, len(x), 500)]
 
 
-def seed_style_hessians(n: int, device: torch.device) -> None:
+def plain_hessians(n: int, device: torch.device) -> None:
     x, y = data.function_points("f1", 300, device)
     for seed in range(n):
         torch.manual_seed(seed)
@@ -129,7 +135,7 @@ def seed_style_hessians(n: int, device: torch.device) -> None:
 
 def engine_hessians(n: int, device: torch.device) -> Callable[[], object]:
     x, y = data.function_points("f1", 300, device)
-    ens = engine.Ensemble("MLP-minratio", list(range(n)), device)
+    ens = engine.Stack("MLP-minratio", list(range(n)), device)
     return lambda: [torch.linalg.eigvalsh(analysis.exact_hessian(ens, k, x, y)) for k in range(n)]
 
 
@@ -139,23 +145,23 @@ def run_benchmark(quick: bool, device: torch.device) -> list[dict]:
     x_sens = sensitivity_inputs(n_sens, device)
     workloads = [
         (f"CNN-wide, one epoch of {n_wide:,} CIFAR-10 images, batch 64",
-         lambda: seed_style_train("CNN-wide", seed_style_loader(n_wide, 64), device),
+         lambda: plain_train("CNN-wide", plain_loader(n_wide, 64), device),
          engine_cifar("CNN-wide", [0], n_wide, 64, device)),
         (f"CNN-21 × 8 runs, one epoch of {n_21:,} images each, batch 1000",
-         lambda: [seed_style_train("CNN-21", seed_style_loader(n_21, 1000, s), device) for s in range(8)],
+         lambda: plain_runs("CNN-21", 8, n_21, 1000, device),
          engine_cifar("CNN-21", list(range(8)), n_21, 1000, device)),
-        (f"function fit, MLP-middle on f1, {fit:,} epochs (seeds: batch 1; engine: batch 64)",
-         lambda: seed_style_fit(fit, device), engine_fit(fit, device)),
+        (f"function fit, MLP-middle on f1, {fit:,} epochs (plain: batch 1; engine: batch 64)",
+         lambda: plain_fit(fit, device), engine_fit(fit, device)),
         (f"Jacobian sensitivity of CNN-shallow over {n_sens:,} test images",
-         lambda: seed_style_sensitivity(x_sens, device), engine_sensitivity(x_sens, device)),
+         lambda: plain_sensitivity(x_sens, device), engine_sensitivity(x_sens, device)),
         (f"exact Hessian + eigenvalues of the minimal-ratio MLP × {n_hess}",
-         lambda: seed_style_hessians(n_hess, device), engine_hessians(n_hess, device)),
+         lambda: plain_hessians(n_hess, device), engine_hessians(n_hess, device)),
     ]
     rows = []
-    for name, seeds, ours in workloads:
-        t_seed, t_ours = timed(seeds, device), timed(ours, device)
-        rows.append({"workload": name, "seeds_s": t_seed, "engine_s": t_ours, "speedup": t_seed / t_ours})
-        print(f"{name:<80} {t_seed:9.2f} s {t_ours:9.2f} s {t_seed / t_ours:7.1f}×", flush=True)
+    for name, plain, ours in workloads:
+        t_plain, t_ours = timed(plain, device), timed(ours, device)
+        rows.append({"workload": name, "plain_s": t_plain, "engine_s": t_ours, "speedup": t_plain / t_ours})
+        print(f"{name:<80} {t_plain:9.2f} s {t_ours:9.2f} s {t_plain / t_ours:7.1f}×", flush=True)
     return rows
 
 
@@ -169,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                           else "cpu")
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
-    print(f"{'workload (' + label + ')':<80} {'seeds':>11} {'engine':>11} {'speed-up':>8}")
+    print(f"{'workload (' + label + ')':<80} {'plain':>11} {'engine':>11} {'speed-up':>8}")
     rows = run_benchmark(args.quick, device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

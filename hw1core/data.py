@@ -204,8 +204,9 @@ def load_cifar10(explicit: str | None = None) -> tuple[Split, Split]:
         arrays |= {f"{s}_y": np.array(p.targets) for s, p in zip(("train", "test"), parts)}
     else:
         arrays = cached_cifar_folder(root)
-    return tuple(Split(torch.from_numpy(arrays[f"{s}_x"]).permute(0, 3, 1, 2).contiguous(),
-                       torch.from_numpy(arrays[f"{s}_y"]).long()) for s in ("train", "test"))
+    train, test = (Split(torch.from_numpy(arrays[f"{s}_x"]).permute(0, 3, 1, 2).contiguous(),
+                         torch.from_numpy(arrays[f"{s}_y"]).long()) for s in ("train", "test"))
+    return train, test
 
 
 # The 1-D target functions of HW1-1 (also the regression task of several HW1-2 experiments).
@@ -248,7 +249,8 @@ def image_transform(mean: tuple[float, ...] | None, std: tuple[float, ...] | Non
             x = random_crop_flip(x)
         if mean is not None:
             if x.device not in stats:
-                stats[x.device] = tuple(torch.tensor(v, device=x.device).view(1, -1, 1, 1) for v in (mean, std))
+                stats[x.device] = (torch.tensor(mean, device=x.device).view(1, -1, 1, 1),
+                                   torch.tensor(std, device=x.device).view(1, -1, 1, 1))
             m, s = stats[x.device]
             x = (x - m) / s
         return x.reshape(*lead, *x.shape[1:])

@@ -170,7 +170,8 @@ def train(stack: Stack, task: Task, cfg: TrainConfig, desc: str = "train", step_
     opt = torch.optim.Adam(stack.params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     schedule = torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, cfg.gamma) if cfg.step_size else None
     k, n, e = stack.k, task.n_train, cfg.epochs
-    hist = History(*(np.full((k, e), np.nan) for _ in range(4)), lr=np.zeros(e), diverged_epoch=np.zeros(k, int))
+    nan = lambda: np.full((k, e), np.nan)
+    hist = History(nan(), nan(), nan(), nan(), lr=np.zeros(e), diverged_epoch=np.zeros(k, int))
     alive = torch.ones(k, dtype=torch.bool, device=device)
     loss_sum, correct = torch.zeros(k, device=device), torch.zeros(k, device=device)
     bar = tqdm(range(e), desc=desc, unit="ep", leave=False, dynamic_ncols=True)

@@ -1,6 +1,8 @@
 """Every architecture of the report, by name, with exact per-layer parameter summaries."""
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 from typing import Callable
 
@@ -41,7 +43,7 @@ def conv_stack(widths: list[int], in_ch: int = 3, padding: int = 1) -> list[nn.M
 
 
 def cifar_cnn(widths: list[int]) -> nn.Sequential:
-    """Report R's CNN family: conv widths with padding 1 down to 1x1, then one linear layer."""
+    """The param-count CNN family: conv widths with padding 1 down to 1x1, then one linear layer."""
     return nn.Sequential(*conv_stack(widths), nn.Flatten(), nn.Linear(widths[-1], 10))
 
 
@@ -50,7 +52,7 @@ def mnist_convs(k: int, c1: int, c2: int) -> list[nn.Module]:
             nn.Flatten()]
 
 
-# Report R's param-count family (SPEC.md `param-count`): model number -> conv widths.
+# The param-count family: model number -> conv widths (one shape, eleven sizes from 11k to 425k parameters).
 PARAM_COUNT_WIDTHS = {
     21: [8, 10, 20, 25, 16], 22: [16, 10, 20, 25, 16], 23: [16, 10, 32, 20, 16], 24: [16, 25, 20, 25, 16],
     25: [16, 64, 20, 24, 16], 26: [16, 128, 20, 30, 16], 27: [16, 128, 20, 64, 16], 28: [16, 128, 20, 100, 16],
@@ -66,7 +68,7 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {
-    # The course's own example models (SPEC.md `simulate`), and report R's variants with one more 1→1 layer in front.
+    # The course's own example models, and variants of them with one more 1→1 layer in front (the "-r" models).
     "MLP-deep": Arch(lambda: function_mlp([1, 5, 10, 10, 10, 10, 10, 5, 1]), (1,), "1-5-10-10-10-10-10-5-1, LeakyReLU"),
     "MLP-middle": Arch(lambda: function_mlp([1, 10, 18, 15, 4, 1]), (1,), "1-10-18-15-4-1, LeakyReLU"),
     "MLP-shallow": Arch(lambda: function_mlp([1, 190, 1]), (1,), "1-190-1, LeakyReLU"),
@@ -90,7 +92,7 @@ ARCHS: dict[str, Arch] = {
                               (1, 32, 32), "32×32 input, 1024→128→128→10, ReLU"),
 }
 for _n, _w in PARAM_COUNT_WIDTHS.items():
-    ARCHS[f"CNN-{_n}"] = Arch(lambda w=_w: cifar_cnn(w), (3, 32, 32),
+    ARCHS[f"CNN-{_n}"] = Arch(functools.partial(cifar_cnn, _w), (3, 32, 32),
                               f"conv 3→{'→'.join(map(str, _w))}, pools → linear {_w[-1]}→10")
 
 

@@ -33,26 +33,38 @@ def each_positive(v: Any, cfg: Any = None) -> str | None:
 
 
 def odd_at_least(low: int) -> Rule:
-    return lambda v, cfg=None: None if is_number(v) and v >= low and v % 2 else f"an odd whole number ≥ {low}"
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        return None if is_number(v) and v >= low and v % 2 else f"an odd whole number ≥ {low}"
+    return rule
 
 
 def greater_than(other: str) -> Rule:
-    return lambda v, cfg: None if is_number(v) and v > getattr(cfg, other) else f"a number above {other}"
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        return None if is_number(v) and v > getattr(cfg, other) else f"a number above {other}"
+    return rule
 
 
-def pair_of(rule: Rule, what: str) -> Rule:
-    return lambda v, cfg=None: None if len(v) == 2 and rule(v, cfg) is None else f"exactly two {what}"
+def pair_of(inner: Rule, what: str) -> Rule:
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        return None if len(v) == 2 and inner(v, cfg) is None else f"exactly two {what}"
+    return rule
 
 
 def one_of(valid: Iterable[str]) -> Rule:
-    valid = list(valid)
-    return lambda v, cfg=None: None if v in valid else f"one of {', '.join(valid)}"
+    names = list(valid)
+
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        return None if v in names else f"one of {', '.join(names)}"
+    return rule
 
 
 def all_of(valid: Iterable[str]) -> Rule:
-    valid = list(valid)
-    return lambda v, cfg=None: (None if v and all(x in valid for x in v) and len(set(v)) == len(v)
-                                else f"a non-empty list of distinct names from {', '.join(valid)}")
+    names = list(valid)
+
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        return (None if v and all(x in names for x in v) and len(set(v)) == len(v)
+                else f"a non-empty list of distinct names from {', '.join(names)}")
+    return rule
 
 
 def architectures(input_shape: tuple[int, ...]) -> list[str]:

@@ -23,15 +23,18 @@ UNCHANGED = object()  # a setting the quick profile leaves at its full-profile v
 T = TypeVar("T")
 
 
-def settings(cls: type[T]) -> type[T]:
-    """Declare a settings class (a frozen dataclass of `setting` fields)."""
-    return dataclasses.dataclass(frozen=True)(cls)
-
-
 def setting(default: Any, rule: Rule | None = None, quick: Any = UNCHANGED) -> Any:
     """One field: its full-profile default, the rule every value must pass (None only for a nested settings class,
     whose own fields carry the rules) and its quick-profile value (for a nested class: a dict of its fields)."""
     return dataclasses.field(default=default, metadata={RULE: rule, QUICK: quick})
+
+
+if typing.TYPE_CHECKING:  # a type checker sees a plain dataclass, with every field's default
+    from dataclasses import dataclass as settings
+else:
+    def settings(cls: type[T]) -> type[T]:
+        """Declare a settings class (a frozen dataclass of `setting` fields)."""
+        return dataclasses.dataclass(frozen=True)(cls)
 
 
 def is_settings(value: Any) -> bool:

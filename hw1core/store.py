@@ -131,7 +131,7 @@ def decode(cls: type[T], manifest: dict, values: dict, prefix: str, arrays: dict
     return cls(**kwargs)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write through a temp file in the same folder, then rename into place."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -149,7 +149,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 def save_record(path: Path, record: Any) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
-            np.savez(f, **record_arrays(record))
+            np.savez(f, **record_arrays(record))  # type: ignore[arg-type]
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, write)
 

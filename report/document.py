@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import io
 import json
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ class Section:
     provenance: Provenance | None = None
     note: Markup | None = None
 
+    @functools.cached_property
     def findings(self) -> list[Finding]:
         """The section's observations (none when not built); their names are unique within the section."""
         found = [] if self.result is None else self.view.findings(self.config, self.result)
@@ -85,8 +87,8 @@ def setup_blocks(section: Section, n: Numbering) -> list[dict]:
         archs.append({"name": name, "description": models.ARCHS[name].description,
                       "total": fmt_number(sum(r["params"] for r in layers), "count"),
                       "layers": [r | {"params": fmt_number(r["params"], "count")} for r in layers]})
-    return [{"type": "setup", "num": n.table(), "rows": view.setup(cfg)},
-            {"type": "architectures", "num": n.table(), "archs": archs}]
+    blocks = [{"type": "setup", "num": n.table(), "rows": view.setup(cfg)}]
+    return blocks + ([{"type": "architectures", "num": n.table(), "archs": archs}] if archs else [])
 
 
 def comment_blocks(section: Section, findings: list[str] | None) -> list[dict]:
@@ -111,7 +113,7 @@ def section_variables(index: int, section: Section, n: Numbering, figure_dir: Pa
     if tuple(figures) != view.FIGURES or tuple(tables) != view.TABLES:
         raise ValueError(f"{section.exp_id}: figures {tuple(figures)} and tables {tuple(tables)} differ from the "
                          f"declared FIGURES {view.FIGURES} and TABLES {view.TABLES}")
-    findings = [render_finding(f) for f in section.findings()]
+    findings = [render_finding(f) for f in section.findings]
     for q in view.QUESTIONS:
         blocks = []
         for ref in q.answers:
@@ -146,7 +148,7 @@ def appendix_variables(sections: list[Section], build_info: dict) -> dict:
     bench = build_info.get("bench")
     if bench:
         bench = {"device": bench["device"], "profile": bench["profile"], "date": bench["date"],
-                 "rows": [{"workload": r["workload"], "seeds": fmt_number(r["seeds_s"], "sig") + " s",
+                 "rows": [{"workload": r["workload"], "plain": fmt_number(r["plain_s"], "sig") + " s",
                            "engine": fmt_number(r["engine_s"], "sig") + " s", "speedup": fmt_number(r["speedup"], "ratio")}
                           for r in bench["rows"]]}
     return {"experiments": rows, **build_info, "bench": bench}

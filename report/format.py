@@ -12,8 +12,9 @@ def fmt_number(value, kind: str | None = None) -> str:
     """count: 12,345 · sig: 3 significant digits · pct: 93.1% · ratio: 4.2× · int: 7; no kind: by type."""
     if value is None:
         return "n/a"
-    if isinstance(value, str) or not isinstance(value, numbers.Number) or isinstance(value, bool):
+    if isinstance(value, str) or not isinstance(value, numbers.Real) or isinstance(value, bool):
         return str(value)
+    value = float(value) if not isinstance(value, numbers.Integral) else int(value)
     if isinstance(value, float) and not math.isfinite(value):
         return "n/a" if math.isnan(value) else ("∞" if value > 0 else "−∞")
     if kind is None:
@@ -43,7 +44,7 @@ def render_finding(finding: Finding) -> str:
 
 def schedule_text(lr: float, step_size: int, gamma: float, epochs: int) -> str:
     """A learning-rate schedule in words: its cuts, the rate it ends at, and where it falls to a thousandth of the
-    start (where SPEC.md ends training)."""
+    start (where this project ends its CIFAR-10 training)."""
     if not step_size or step_size >= epochs:
         return "constant learning rate"
     cuts = (epochs - 1) // step_size
@@ -57,3 +58,13 @@ def schedule_text(lr: float, step_size: int, gamma: float, epochs: int) -> str:
         text += (f"; its last {epochs - tiny * step_size} epochs, from epoch {tiny * step_size + 1}, run at "
                  f"{gamma ** tiny:g}× the start or less")
     return text + ")"
+
+
+def sweep_schedule_text(tc) -> str:
+    """A sweep's schedule in words, relative to each run's own starting rate (runs that start at different rates end
+    at different ones, so schedule_text's absolute end rate would hold for tc.lr only)."""
+    if not tc.step_size or tc.step_size >= tc.epochs:
+        return schedule_text(tc.lr, tc.step_size, tc.gamma, tc.epochs)
+    cuts = (tc.epochs - 1) // tc.step_size
+    return (f"StepLR ×{tc.gamma:g} every {tc.step_size} epochs ({cuts} cut{'s' if cuts != 1 else ''}; the last epoch "
+            f"runs at {tc.gamma ** cuts:g}× the run's starting rate)")

@@ -25,13 +25,14 @@ def layer_summary(name: str) -> list[dict]:
         model(torch.zeros(1, *models.ARCHS[name].input_shape))
     for h in hooks:
         h.remove()
-    rows, counts = [], {}
+    rows: list[dict] = []
+    counts: dict[str, int] = {}
     for module in model.modules():
         n = sum(p.numel() for p in module.parameters(recurse=False))
         if n:
             prefix = LAYER_PREFIX.get(type(module), type(module).__name__.lower())
             counts[prefix] = counts.get(prefix, 0) + 1
             rows.append({"layer": f"{prefix}{counts[prefix]}", "type": type(module).__name__,
-                         "weight": "×".join(map(str, module.weight.shape)),
+                         "weight": "×".join(str(d) for d in module.get_parameter("weight").shape),
                          "output": "×".join(map(str, shapes[module])), "params": n})
     return rows

@@ -33,6 +33,7 @@ REGISTRY: dict[str, Experiment] = {m.ID: m for m in (
 
 # Experiments whose run() reads another's Result (ctx.inputs), listed after it in the registry.
 INPUTS: dict[str, tuple[str, ...]] = {"sharpness": ("sensitivity",)}
+assert all(list(REGISTRY).index(i) < list(REGISTRY).index(e) for e, ins in INPUTS.items() for i in ins)
 
 
 def store_keys(configs: dict[str, Any]) -> dict[str, str]:

@@ -71,9 +71,9 @@ def run(cfg: Config, ctx: RunContext) -> Result:
         train, test = train.subset(sizes.n_train or None, train_cfg.seed), test.subset(sizes.n_test or None, train_cfg.seed)
         parts = [ctx.part(f"{name}-{arch}", Curves, lambda: train_one(arch, name, train_cfg, train, test))
                  for arch in archs]
-        per_dataset.append(Curves(sum(p.steps for p in parts),
-                                  *(np.concatenate([getattr(p, k) for p in parts]) for k in
-                                    ("train_loss", "train_acc", "test_loss", "test_acc", "diverged_epoch")),
-                                  len(train.y), len(test.y)))
+        joined = lambda k: np.concatenate([getattr(p, k) for p in parts])
+        per_dataset.append(Curves(sum(p.steps for p in parts), joined("train_loss"), joined("train_acc"),
+                                  joined("test_loss"), joined("test_acc"), joined("diverged_epoch"), len(train.y),
+                                  len(test.y)))
     cifar, mnist = per_dataset
     return Result(cifar.steps + mnist.steps, cifar, mnist)

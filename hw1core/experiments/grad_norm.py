@@ -2,6 +2,8 @@
 run."""
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -41,7 +43,8 @@ def train_run(cfg: Config, ctx: RunContext) -> Result:
     norms, losses = [], []
 
     def record(s: engine.Stack, loss: torch.Tensor) -> None:
-        norms.append(torch.sqrt(sum(p.grad.pow(2).sum() for p in s.params.values())))
+        norms.append(torch.sqrt(functools.reduce(operator.add, (p.grad.pow(2).sum() for p in s.params.values()
+                                                                if p.grad is not None))))
         losses.append(loss[0])
     hist = engine.train(stack, engine.Task(x, y, loss="mse"), cfg.train, desc=f"{ID} {cfg.model}", step_hook=record)
     return Result(hist.steps, -(-cfg.n_train // cfg.train.batch_size), torch.stack(norms).cpu().numpy(),

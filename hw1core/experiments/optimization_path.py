@@ -81,7 +81,8 @@ def train_runs(cfg: Config, ctx: RunContext) -> Result:
         snaps.append(s.flat_params().cpu().numpy())
         layer.append(torch.cat([s.params[n].detach().flatten(1) for n in first], 1).cpu().numpy())
         regression = task.loss == "mse"
-        x, y = (task.train_x, task.train_y) if regression or task.test_x is None else (task.test_x, task.test_y)
+        x, y = (task.train_x, task.train_y) if regression else (task.test_x, task.test_y)
+        assert x is not None and y is not None
         loss, acc = engine.evaluate(s, x, y, task.transform, task.loss)
         values.append(loss if regression else acc)
         epochs.append(epoch + 1)

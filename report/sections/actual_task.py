@@ -1,15 +1,15 @@
-"""Report section. HW1-1 actual task: three CNNs on CIFAR-10 (report R) and three on MNIST (report V)."""
+"""Report section. HW1-1 actual task: three CNNs on CIFAR-10 and three on MNIST."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from hw1core import models
-from hw1core.experiments.actual_task import PLATEAU_PP, Config, datasets
-from hw1core.results import Results
+from hw1core import engine, models
+from hw1core.experiments.actual_task import Config, Curves, Result, plan
 
 from .. import plots
 from ..format import schedule_text
-from ..outputs import FigureSpec, Finding, Question, TableSpec, by_row
+from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Train on actual tasks"
 PART = "HW1-1 Deep vs shallow"
@@ -23,6 +23,8 @@ QUESTIONS = [
 ]
 FIGURES = ("loss-CIFAR-10", "acc-CIFAR-10", "loss-MNIST", "acc-MNIST")
 TABLES = ("summary",)
+PLATEAU_PP = 0.005  # "stopped improving": within half a percentage point of the best test accuracy
+FULL_SIZES = {"CIFAR-10": (50_000, 10_000), "MNIST": (60_000, 10_000)}  # (train, test) images of each data set
 
 
 def architectures(cfg: Config) -> list[str]:
@@ -35,15 +37,14 @@ def size(n: int, full: int) -> str:
 
 def setup(cfg: Config) -> list[tuple[str, str]]:
     rows = []
-    for name, d in datasets(cfg).items():
-        tc = d["train"]
-        full_train, full_test = (50_000, 10_000) if name == "CIFAR-10" else (60_000, 10_000)
+    for name, (archs, tc, sizes) in plan(cfg).items():
+        full_train, full_test = FULL_SIZES[name]
         sched = schedule_text(tc.lr, tc.step_size, tc.gamma, tc.epochs)
         rows += [
-            (f"{name} data", f"train {size(d['n_train'], full_train)}; test {size(d['n_test'], full_test)}"),
-            (f"{name} models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in d["models"])),
+            (f"{name} data", f"train {size(sizes.n_train, full_train)}; test {size(sizes.n_test, full_test)}"),
+            (f"{name} models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in archs)),
             (f"{name} training", f"cross-entropy on logits; Adam lr {tc.lr:g}, weight decay {tc.weight_decay:g}, "
-                                 f"{sched}; batch {tc.batch_size}; {tc.epochs} epochs; seed {cfg.seed}"),
+                                 f"{sched}; batch {tc.batch_size}; {tc.epochs} epochs; seed {tc.seed}"),
         ]
     rows.append(("Inputs", "CIFAR-10: random crop 32 (reflect padding 4) and horizontal flip, normalised with the "
                            "channel means and standard deviations; MNIST: pixels scaled to [0, 1]"))
@@ -52,31 +53,69 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     return rows
 
 
-def figures(res: Results) -> list[FigureSpec]:
+def curves_by_dataset(res: Result) -> dict[str, Curves]:
+    """Each data set's curves, under the names `plan` gives them."""
+    return {"CIFAR-10": res.cifar, "MNIST": res.mnist}
+
+
+def has_cuts(tc: engine.TrainConfig) -> bool:
+    """Whether the step schedule cuts the learning rate inside the run."""
+    return 0 < tc.step_size < tc.epochs
+
+
+def plateau_epoch(test_acc: np.ndarray) -> int:
+    """The first (1-based) epoch whose test accuracy is within PLATEAU_PP of the best; 0 if none is finite."""
+    if not np.isfinite(test_acc).any():
+        return 0
+    best = test_acc[int(np.nanargmax(test_acc))]
+    return int(np.flatnonzero(test_acc >= best - PLATEAU_PP)[0]) + 1
+
+
+def summary(cfg: Config, res: Result) -> pd.DataFrame:
+    """One row per data set and model: the metrics of its last finite epoch, its best test accuracy and that
+    epoch, the epoch it came within PLATEAU_PP of that best, and the epoch it diverged in (0 = never)."""
+    rows = []
+    for name, (archs, _, _) in plan(cfg).items():
+        c = curves_by_dataset(res)[name]
+        for j, arch in enumerate(archs):
+            test_acc = c.test_acc[j]
+            finite = np.isfinite(test_acc)
+            best = int(np.nanargmax(test_acc)) if finite.any() else -1
+            last = int(np.flatnonzero(finite)[-1]) if finite.any() else -1
+            rows.append({"dataset": name, "model": arch, "params": models.param_count(models.build(arch)),
+                         "train_loss": c.train_loss[j, last], "train_acc": c.train_acc[j, last],
+                         "test_loss": c.test_loss[j, last], "test_acc": test_acc[last],
+                         "best_test_acc": test_acc[best] if best >= 0 else np.nan, "best_epoch": best + 1,
+                         "plateau_epoch": plateau_epoch(test_acc), "diverged_epoch": int(c.diverged_epoch[j])})
+    return pd.DataFrame(rows)
+
+
+def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     figs = []
-    for name, d in res.values["datasets"].items():
+    for name, (archs, tc, _) in plan(cfg).items():
+        c = curves_by_dataset(res)[name]
         for metric, label, log in (("loss", "cross-entropy", True), ("acc", "accuracy", False)):
             fig, (ax,) = plots.new_figure(width=6.4, height=3.6)
-            for color, arch in zip(plots.COLORS, d["models"]):
+            for j, (color, arch) in enumerate(zip(plots.COLORS, archs)):
                 for split, style in (("train", "-"), ("test", "--")):
-                    y = res.arrays[f"{split}_{metric}/{name}/{arch}"]
+                    y = getattr(c, f"{split}_{metric}")[j]
                     ax.plot(plots.epochs_axis(len(y)), y, linestyle=style, color=color, linewidth=1.3,
                             marker="o" if len(y) <= 20 else None, markersize=3, label=f"{arch} {split}")
-            if d["step_size"] and d["step_size"] < d["epochs"]:
-                for e in range(d["step_size"], d["epochs"], d["step_size"]):
+            if has_cuts(tc):
+                for e in range(tc.step_size, tc.epochs, tc.step_size):
                     ax.axvline(e + 0.5, color="grey", linewidth=0.6, linestyle=":")
             ax.set(xlabel="epoch", ylabel=label + (" (log)" if log else ""), yscale="log" if log else "linear",
                    title=f"{name}: {label}")
             ax.legend(fontsize=7, ncols=2)
             plots.integer_ticks(ax)
-            note = " Dotted lines: learning-rate cuts." if d["step_size"] and d["step_size"] < d["epochs"] else ""
+            note = " Dotted lines: learning-rate cuts." if has_cuts(tc) else ""
             figs.append(FigureSpec(f"{metric}-{name}", f"{name}: training (solid) and test (dashed) {label} per epoch "
                                                        f"of all models.{note}", fig))
     return figs
 
 
-def tables(res: Results) -> list[TableSpec]:
-    t = res.tables["summary"]
+def tables(cfg: Config, res: Result) -> list[TableSpec]:
+    t = summary(cfg, res)
     frame = pd.DataFrame({
         "data": t["dataset"], "model": t["model"], "params": t["params"],
         "train loss": t["train_loss"], "test loss": t["test_loss"],
@@ -87,55 +126,59 @@ def tables(res: Results) -> list[TableSpec]:
     return [TableSpec("summary", "Final metrics per model (last epoch) and the best test accuracy.", frame)]
 
 
-def findings(res: Results) -> list[Finding]:
-    t = res.tables["summary"]
+def findings(cfg: Config, res: Result) -> list[Finding]:
+    t = summary(cfg, res)
     out = []
-    for name, rows in t.groupby("dataset", sort=False):
-        d = res.values["datasets"][name]
+    for name, (_, tc, _) in plan(cfg).items():
+        rows = t[t["dataset"] == name]
         for _, r in rows[rows["diverged_epoch"] > 0].iterrows():
-            out.append(Finding("{model} diverged (non-finite loss) in epoch {e:int} on {name}; its curves stop there.",
-                               {"model": r["model"], "e": r["diverged_epoch"], "name": name}))
+            out.append(Finding(f"diverged.{name}.{r['model']}",
+                               "{model} diverged (non-finite loss) in epoch {e:int} on {name}; its curves stop there.",
+                               {"model": r["model"], "e": int(r["diverged_epoch"]), "name": name}))
         rows = rows.dropna(subset=["test_acc"]).sort_values("test_acc", ascending=False)
         if rows.empty:
             continue
         best, worst = rows.iloc[0], rows.iloc[-1]
         biggest = rows.loc[rows["params"].idxmax()]
         out.append(Finding(
+            f"best-test-acc.{name}",
             "On {name}, {best} reached the highest final test accuracy ({acc:pct}), {gap:sig} points above {worst} "
             "({wacc:pct}); the largest model, {big} ({bparams:count} parameters), reached {bacc:pct}.",
-            {"name": name, "best": best["model"], "acc": best["test_acc"], "worst": worst["model"],
-             "wacc": worst["test_acc"], "gap": 100 * (best["test_acc"] - worst["test_acc"]), "big": biggest["model"],
-             "bparams": biggest["params"], "bacc": biggest["test_acc"]}))
+            {"name": name, "best": best["model"], "acc": float(best["test_acc"]), "worst": worst["model"],
+             "wacc": float(worst["test_acc"]), "gap": 100 * float(best["test_acc"] - worst["test_acc"]),
+             "big": biggest["model"], "bparams": int(biggest["params"]), "bacc": float(biggest["test_acc"])}))
         gaps = (rows["train_acc"] - rows["test_acc"])
         g = rows.loc[gaps.idxmax()]
         if gaps.max() <= 0:
-            out.append(Finding("On {name}, every model's final test accuracy is at or above its training accuracy "
+            out.append(Finding(f"test-at-or-above-train.{name}",
+                               "On {name}, every model's final test accuracy is at or above its training accuracy "
                                "(by {gap:sig} points or more). The training figure is the running accuracy over the "
                                "last epoch's {batches} in training mode (dropout on where a model has it), so it "
                                "understates the fit, and this comparison cannot show whether a model overfits.",
-                               {"name": name, "gap": -100 * gaps.max(),
+                               {"name": name, "gap": -100 * float(gaps.max()),
                                 "batches": "augmented mini-batches" if name == "CIFAR-10" else "mini-batches"}))
-            out.append(plateau_finding(name, rows, d))
-            continue
-        out.append(Finding("The largest train–test accuracy gap on {name} is {model}'s: {gap:sig} points "
-                           "({train:pct} train vs {test:pct} test).",
-                           {"name": name, "model": g["model"], "gap": 100 * gaps.max(), "train": g["train_acc"],
-                            "test": g["test_acc"]}))
-        out.append(plateau_finding(name, rows, d))
+        else:
+            out.append(Finding(f"largest-train-test-gap.{name}",
+                               "The largest train–test accuracy gap on {name} is {model}'s: {gap:sig} points "
+                               "({train:pct} train vs {test:pct} test).",
+                               {"name": name, "model": g["model"], "gap": 100 * float(gaps.max()),
+                                "train": float(g["train_acc"]), "test": float(g["test_acc"])}))
+        out.append(plateau_finding(name, rows, tc))
     return out
 
 
-def plateau_finding(name: str, rows: pd.DataFrame, d: dict) -> Finding:
+def plateau_finding(name: str, rows: pd.DataFrame, tc: engine.TrainConfig) -> Finding:
     """When test accuracy stopped improving, and whether the learning-rate schedule explains it."""
     latest = rows.loc[rows["plateau_epoch"].idxmax()]
-    epoch, step, epochs = int(latest["plateau_epoch"]), d["step_size"], d["epochs"]
-    values = {"name": name, "model": latest["model"], "epoch": epoch, "epochs": epochs,
-              "pp": f"{100 * PLATEAU_PP:g}"}
+    epoch, step, epochs = int(latest["plateau_epoch"]), tc.step_size, tc.epochs
+    values: dict[str, int | str] = {"name": name, "model": latest["model"], "epoch": epoch, "epochs": epochs,
+                                    "pp": f"{100 * PLATEAU_PP:g}"}
     text = ("On {name}, every model came within {pp} points of its best test accuracy by epoch {epoch:int} of "
             "{epochs:int} ({model} last). ")
     if epoch >= epochs:
-        return Finding("On {name}, {model} reached its best test accuracy only in the last epoch ({epochs:int}): "
-                       "the run ended before test accuracy stopped improving.", values)
+        return Finding(f"plateau.{name}", "On {name}, {model} reached its best test accuracy only in the last epoch "
+                                          "({epochs:int}): the run ended before test accuracy stopped improving.",
+                       values)
     if not step or step >= epochs:
         text += ("The learning rate was constant over the run, so the flattening is the fit saturating, not a schedule."
                  if step == 0 else "No learning-rate cut fell inside this run (the first is after epoch {step:int}).")
@@ -143,7 +186,7 @@ def plateau_finding(name: str, rows: pd.DataFrame, d: dict) -> Finding:
     else:
         cuts = list(range(step, epochs, step))
         before = [c for c in cuts if c < epoch]
-        values |= {"cut": cuts[0], "n": len(before), "factor": f"{d['gamma'] ** len(before):g}"}
+        values |= {"cut": cuts[0], "n": len(before), "factor": f"{tc.gamma ** len(before):g}"}
         if before:
             text += ("By then the StepLR schedule had cut the learning rate {n:int} time(s), after epoch {cut:int}"
                      + (" and every {step:int} epochs after" if len(before) > 1 else "") +
@@ -152,13 +195,10 @@ def plateau_finding(name: str, rows: pd.DataFrame, d: dict) -> Finding:
             text += ("That is before the first learning-rate cut (after epoch {cut:int}), so the schedule did not "
                      "cause the flattening: the fit saturated at the initial learning rate.")
         values["step"] = step
-    return Finding(text, values)
+    return Finding(f"plateau.{name}", text, values)
 
 
-def bonus(res: Results) -> str:
-    n = sum(len(d["models"]) for d in res.values["datasets"].values())
-    return f"{n} models on {len(res.values['datasets'])} tasks ({', '.join(res.values['datasets'])})."
-
-
-def headline(res: Results) -> dict:
-    return by_row(res.tables["summary"], ["dataset", "model"], ["train_acc", "test_acc", "best_test_acc", "best_epoch"])
+def bonus(cfg: Config, res: Result) -> str:
+    tasks = plan(cfg)
+    n = sum(len(archs) for archs, _, _ in tasks.values())
+    return f"{n} models on {len(tasks)} tasks ({', '.join(tasks)})."

@@ -3,14 +3,15 @@ in the plane of the optimisation path's top-2 PCA directions."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.ticker import LogLocator, ScalarFormatter
 
 from hw1core import models
-from hw1core.experiments.error_surface import Config
-from hw1core.results import Results
+from hw1core.experiments.error_surface import Config, Result
 
 from .. import plots
+from ..format import schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Bonus: visualise the error surface"
@@ -28,11 +29,19 @@ def architectures(cfg: Config) -> list[str]:
     return [cfg.model]
 
 
+def training_text(cfg: Config) -> str:
+    """The training recipe in words, with the step schedule where there is one."""
+    t = cfg.train
+    text = f"Adam lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {t.batch_size}, {t.epochs} epochs, seed {t.seed}"
+    if t.step_size and t.step_size < t.epochs:
+        text += f", {schedule_text(t.lr, t.step_size, t.gamma, t.epochs)}"
+    return text
+
+
 def setup(cfg: Config) -> list[tuple[str, str]]:
     return [
-        ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params) on CIFAR-10, Adam lr {cfg.lr:g}, "
-                  f"weight decay {cfg.weight_decay:g}, batch {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}; "
-                  "weights recorded after every epoch"),
+        ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params) on CIFAR-10, "
+                  f"{training_text(cfg)}; weights recorded after every epoch"),
         ("Random directions", "two Gaussian directions, each filter (conv output channel or linear row) rescaled to "
                               "the norm of the trained weights' filter; bias directions zero (Li et al. 2018); "
                               f"grid {cfg.grid}×{cfg.grid} over [−{cfg.span:g}, {cfg.span:g}]²"),
@@ -55,24 +64,39 @@ def contour(fig, ax, x, y, z, levels: int = 25) -> None:
     bar.ax.yaxis.set_major_formatter(ScalarFormatter())
 
 
-def figures(res: Results) -> list[FigureSpec]:
-    a = res.arrays
+def center_loss(grid: np.ndarray) -> float:
+    """The loss at the grid's middle point: the trained weights (α = β = 0; the grid has an odd size)."""
+    return float(grid[grid.shape[0] // 2, grid.shape[1] // 2])
+
+
+def grid_minimum(grid: np.ndarray, axis: np.ndarray) -> tuple[float, float, float]:
+    """The lowest loss on the random-direction grid and the (α, β) where it lies."""
+    i, j = np.unravel_index(np.nanargmin(grid), grid.shape)
+    return float(grid[i, j]), float(axis[i]), float(axis[j])
+
+
+def border_mean(grid: np.ndarray) -> float:
+    """The mean loss over the grid's outermost rows and columns (corners counted twice)."""
+    return float(np.nanmean(np.concatenate([grid[0], grid[-1], grid[:, 0], grid[:, -1]])))
+
+
+def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     fig, (ax,) = plots.new_figure(width=5.6, height=4.6)
-    contour(fig, ax, a["axis"], a["axis"], a["random"])
+    contour(fig, ax, res.axis, res.axis, res.random)
     ax.plot(0, 0, "*", color="red", markersize=14, label="trained weights")
-    mn = res.values["grid_min_at"]
-    ax.plot(*mn, "x", color="white", markersize=9, label="grid minimum")
+    _, a_min, b_min = grid_minimum(res.random, res.axis)
+    ax.plot(a_min, b_min, "x", color="white", markersize=9, label="grid minimum")
     ax.set(xlabel="α (direction 1, filter-normalised)", ylabel="β (direction 2)", title="Loss around the trained weights")
     ax.legend(fontsize=7, loc="upper right")
     figs = [FigureSpec("random", "Training loss (cross-entropy on the model's own training images) at "
                                  "θ* + α·d₁ + β·d₂ for two filter-normalised random directions (log colour scale).", fig)]
     fig, (ax,) = plots.new_figure(width=5.6, height=4.6)
-    contour(fig, ax, a["a_axis"], a["b_axis"], a["pca"])
-    p = a["path"]
+    contour(fig, ax, res.a_axis, res.b_axis, res.pca)
+    p = res.path
     ax.plot(p[:, 0], p[:, 1], "-o", color="red", markersize=3, linewidth=1.2, label="optimisation path")
     ax.plot(p[0, 0], p[0, 1], "o", color="white", markersize=7, markeredgecolor="red", label="initialisation")
     ax.plot(0, 0, "*", color="red", markersize=14, label="final weights")
-    evr = res.values["evr"]
+    evr = res.evr
     ax.set(xlabel=f"PC 1 ({evr[0]:.1%})", ylabel=f"PC 2 ({evr[1]:.1%})", title="Optimisation path in its PCA plane")
     ax.legend(fontsize=7, loc="best")
     figs.append(FigureSpec("pca", "The optimisation path (one point per epoch) projected on its top-2 PCA directions, "
@@ -80,34 +104,42 @@ def figures(res: Results) -> list[FigureSpec]:
     return figs
 
 
-def tables(res: Results) -> list[TableSpec]:
-    return [TableSpec("surface", "The loss surface in numbers (random-direction grid).", res.tables["surface"])]
+def tables(cfg: Config, res: Result) -> list[TableSpec]:
+    g = res.random
+    low, a_min, b_min = grid_minimum(g, res.axis)
+    frame = pd.DataFrame([
+        {"quantity": "loss at the trained weights", "value": center_loss(g)},
+        {"quantity": "lowest loss on the grid", "value": low},
+        {"quantity": "… at (α, β)", "value": f"({a_min:.2f}, {b_min:.2f})"},
+        {"quantity": "mean loss on the grid's border", "value": border_mean(g)},
+        {"quantity": "variance of the path in its PCA plane", "value": f"{res.evr.sum():.1%}"},
+    ])
+    return [TableSpec("surface", "The loss surface in numbers (random-direction grid).", frame)]
 
 
-def findings(res: Results) -> list[Finding]:
-    v = res.values
-    dist = float(np.hypot(*v["grid_min_at"]))
-    out = [Finding("Along the random directions the loss rises from {c:sig} at the trained weights to {b:sig} on "
-                   "average at the grid's border ({r:ratio}) and {m:sig} at worst: {what}.",
-                   {"c": v["center_loss"], "b": v["border_mean"], "r": v["border_mean"] / v["center_loss"],
-                    "m": v["grid_max"], "what": "the trained weights sit in a basin" if v["border_mean"] > v["center_loss"]
-                    else "the surface is not a basin around the trained weights at this scale"})]
-    if v["grid_min"] < v["center_loss"]:
-        out.append(Finding("The lowest grid point ({g:sig}, {drop:pct} below the trained weights' {c:sig}) lies at "
+def findings(cfg: Config, res: Result) -> list[Finding]:
+    g = res.random
+    center, border = center_loss(g), border_mean(g)
+    low, a_min, b_min = grid_minimum(g, res.axis)
+    what = ("the trained weights sit in a basin" if border > center else
+            "the surface is not a basin around the trained weights at this scale")
+    out = [Finding("basin", "Along the random directions the loss rises from {c:sig} at the trained weights to {b:sig} "
+                   "on average at the grid's border ({r:ratio}) and {m:sig} at worst: " + what + ".",
+                   {"c": center, "b": border, "r": border / center, "m": float(np.nanmax(g))})]
+    if low < center:
+        out.append(Finding("grid-minimum",
+                           "The lowest grid point ({g:sig}, {drop:pct} below the trained weights' {c:sig}) lies at "
                            "(α, β) = ({a:sig}, {b:sig}), at distance {d:sig}: in this 2-D slice the trained weights "
                            "are not the lowest point of this loss, which leaves out augmentation and weight decay.",
-                           {"g": v["grid_min"], "c": v["center_loss"], "drop": 1 - v["grid_min"] / v["center_loss"],
-                            "a": v["grid_min_at"][0], "b": v["grid_min_at"][1], "d": dist}))
+                           {"g": low, "c": center, "drop": 1 - low / center, "a": a_min, "b": b_min,
+                            "d": float(np.hypot(a_min, b_min))}))
     else:
-        out.append(Finding("The trained weights are the lowest point of the grid ({g:sig}).", {"g": v["grid_min"]}))
-    out.append(Finding("Two PCA directions hold {e:pct} of the path's variance, so the path is close to planar and "
-                       "the second figure shows it faithfully." if sum(v["evr"]) > 0.8 else
+        out.append(Finding("grid-minimum", "The trained weights are the lowest point of the grid ({g:sig}).",
+                           {"g": low}))
+    share = float(res.evr.sum())
+    out.append(Finding("pca-variance",
+                       "Two PCA directions hold {e:pct} of the path's variance, so the path is close to planar and "
+                       "the second figure shows it faithfully." if share > 0.8 else
                        "Two PCA directions hold only {e:pct} of the path's variance: the projection flattens part of "
-                       "the path.", {"e": sum(v["evr"])}))
+                       "the path.", {"e": share}))
     return out
-
-
-def headline(res: Results) -> dict:
-    v = res.values
-    return {"center_loss": v["center_loss"], "border_mean_loss": v["border_mean"], "grid_max_loss": v["grid_max"],
-            "grid_min_loss": v["grid_min"], "pca_variance": sum(v["evr"])}

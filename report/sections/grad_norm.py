@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 
 from hw1core import data, models
-from hw1core.experiments.grad_norm import Config
-from hw1core.results import Results
+from hw1core.experiments.grad_norm import Config, Result
 
 from .. import plots
 from ..outputs import FigureSpec, Finding, Question, TableSpec
@@ -20,6 +19,10 @@ QUESTIONS = [
 ]
 FIGURES = ("norm-loss",)
 TABLES = ("phases",)
+PHASES = 4  # the phases table splits training into this many equal runs of epochs
+SPIKE_FACTOR = 3  # a spike: a step's gradient norm over this many times the running median ...
+SPIKE_WINDOW = 50  # ... over this many steps
+NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 
 
 def architectures(cfg: Config) -> list[str]:
@@ -27,62 +30,85 @@ def architectures(cfg: Config) -> list[str]:
 
 
 def setup(cfg: Config) -> list[tuple[str, str]]:
+    tc = cfg.train
     return [
         ("Task", f"{cfg.function}(x) = {data.FUNCTIONS[cfg.function][0]}, {cfg.n_train} points on [−1, 1], MSE"),
-        ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params), seed {cfg.seed}"),
-        ("Optimiser", f"Adam, lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}; batch {cfg.batch_size}; {cfg.epochs:,} epochs"),
+        ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params), seed {tc.seed}"),
+        ("Optimiser", f"Adam, lr {tc.lr:g}, weight decay {tc.weight_decay:g}; batch {tc.batch_size}; "
+                      f"{tc.epochs:,} epochs"),
         ("Recorded", "at every step: the mini-batch loss and ‖∇θ L‖₂ over all parameters (before the optimiser step; "
                      "weight decay not included)"),
     ]
 
 
-def figures(res: Results) -> list[FigureSpec]:
-    a, spe = res.arrays, res.values["steps_per_epoch"]
-    step_epochs = np.arange(1, len(a["grad_norm"]) + 1) / spe
-    fig, axes = plots.new_figure(1, 2, height=4.6, sharex=True)
-    axes[0].plot(step_epochs, a["grad_norm"], color=plots.COLORS[0], linewidth=0.4, alpha=0.35, label="per step")
-    axes[0].plot(plots.epochs_axis(len(a["epoch_norm"])), a["epoch_norm"], color=plots.COLORS[0], linewidth=1.3,
-                 label="epoch mean")
+def epoch_mean_norm(res: Result) -> np.ndarray:
+    """The mean gradient norm over each epoch's steps, one per epoch of `epoch_loss`; NaN for epochs not run (after
+    the run diverged)."""
+    spe, epochs = res.steps_per_epoch, len(res.epoch_loss)
+    done = min(len(res.grad_norm) // spe, epochs)
+    means = np.full(epochs, np.nan)
+    means[:done] = res.grad_norm[:done * spe].reshape(done, spe).mean(1)
+    return means
+
+
+def phases(res: Result) -> pd.DataFrame:
+    """Loss at the start and end and the mean and max of the epoch-mean gradient norm over PHASES equal phases."""
+    norm, loss = epoch_mean_norm(res), res.epoch_loss
+    bounds = np.linspace(0, len(norm), PHASES + 1).astype(int)
+    return pd.DataFrame([
+        {"epochs": f"{a + 1}–{b}", "loss at start": loss[a], "loss at end": loss[b - 1],
+         "mean grad norm": norm[a:b].mean(), "max grad norm": norm[a:b].max()}
+        for a, b in zip(bounds[:-1], bounds[1:]) if b > a])
+
+
+def figures(cfg: Config, res: Result) -> list[FigureSpec]:
+    spe, norm = res.steps_per_epoch, epoch_mean_norm(res)
+    step_epochs = np.arange(1, len(res.grad_norm) + 1) / spe
+    fig, axes = plots.new_figure(2, 1, height=4.6, sharex=True)
+    axes[0].plot(step_epochs, res.grad_norm, color=plots.COLORS[0], linewidth=0.4, alpha=0.35, label="per step")
+    axes[0].plot(plots.epochs_axis(len(norm)), norm, color=plots.COLORS[0], linewidth=1.3, label="epoch mean")
     axes[0].set(yscale="log", ylabel="‖∇L‖₂ (log)", title="Gradient norm and loss")
     axes[0].legend(fontsize=7)
-    axes[1].plot(step_epochs, a["step_loss"], color=plots.COLORS[1], linewidth=0.4, alpha=0.35, label="per step")
-    axes[1].plot(plots.epochs_axis(len(a["epoch_loss"])), a["epoch_loss"], color=plots.COLORS[1], linewidth=1.3,
+    axes[1].plot(step_epochs, res.step_loss, color=plots.COLORS[1], linewidth=0.4, alpha=0.35, label="per step")
+    axes[1].plot(plots.epochs_axis(len(res.epoch_loss)), res.epoch_loss, color=plots.COLORS[1], linewidth=1.3,
                  label="epoch mean")
     axes[1].set(yscale="log", ylabel="MSE (log)", xlabel="epoch")
     axes[1].legend(fontsize=7)
     return [FigureSpec("norm-loss", f"Gradient norm (top) and loss (bottom) at every one of "
-                                    f"{len(a['grad_norm']):,} steps (faint) and per epoch (solid); x axis in epochs "
+                                    f"{len(res.grad_norm):,} steps (faint) and per epoch (solid); x axis in epochs "
                                     f"({spe} steps each).", fig)]
 
 
-def tables(res: Results) -> list[TableSpec]:
-    return [TableSpec("phases", "Loss and gradient norm over four equal phases of training.", res.tables["phases"])]
+def tables(cfg: Config, res: Result) -> list[TableSpec]:
+    return [TableSpec("phases", f"Loss and gradient norm over {NUMBER_WORDS.get(PHASES, str(PHASES))} equal phases of training.", phases(res))]
 
 
-def findings(res: Results) -> list[Finding]:
-    a = res.arrays
-    norm, loss = pd.Series(a["epoch_norm"]), pd.Series(a["epoch_loss"])
+def spike_count(grad_norm: np.ndarray) -> int:
+    """Steps whose gradient norm exceeds SPIKE_FACTOR × the running median over the last SPIKE_WINDOW steps."""
+    steps = pd.Series(grad_norm)
+    return int((steps > SPIKE_FACTOR * steps.rolling(SPIKE_WINDOW, min_periods=1).median()).sum())
+
+
+def findings(cfg: Config, res: Result) -> list[Finding]:
+    norm, loss = pd.Series(epoch_mean_norm(res)), pd.Series(res.epoch_loss)
     peak = int(norm.idxmax())
     tail = max(1, len(norm) // 10)
-    out = [Finding("The gradient norm peaked at epoch {e:int} ({p:sig}); over the last {tail:int} epochs it averaged "
+    end_norm, end_loss = float(norm.iloc[-tail:].mean()), float(loss.iloc[-tail:].mean())
+    out = [Finding("grad-norm-peak",
+                   "The gradient norm peaked at epoch {e:int} ({p:sig}); over the last {tail:int} epochs it averaged "
                    "{end:sig}, {drop:ratio} below the peak, while the loss fell from {l0:sig} to {l1:sig} ({ld:ratio}).",
-                   {"e": peak + 1, "p": norm[peak], "tail": tail, "end": norm[-tail:].mean(),
-                    "drop": norm[peak] / norm[-tail:].mean(), "l0": loss.iloc[0], "l1": loss[-tail:].mean(),
-                    "ld": loss.iloc[0] / loss[-tail:].mean()})]
-    rho = norm.corr(loss, method="spearman")
-    out.append(Finding("Across epochs, the gradient norm and the loss have a Spearman correlation of {r:sig}: {what}.",
+                   {"e": peak + 1, "p": float(norm[peak]), "tail": tail, "end": end_norm,
+                    "drop": float(norm[peak]) / end_norm, "l0": float(loss.iloc[0]), "l1": end_loss,
+                    "ld": float(loss.iloc[0]) / end_loss})]
+    rho = float(norm.corr(loss, method="spearman"))
+    out.append(Finding("norm-loss-spearman",
+                       "Across epochs, the gradient norm and the loss have a Spearman correlation of {r:sig}: {what}.",
                        {"r": rho, "what": "they fall together" if rho > 0.3 else
                         "the norm tends to rise while the loss falls" if rho < -0.3 else "they are largely unrelated"}))
-    steps = pd.Series(a["grad_norm"])
-    spikes = int((steps > 3 * steps.rolling(50, min_periods=1).median()).sum())
-    out.append(Finding("{n:int} of {total:count} steps ({share:pct}) had a gradient norm over 3× the running median "
-                       "over 50 steps; the epoch means in the figure smooth these spikes away.",
-                       {"n": spikes, "total": len(steps), "share": spikes / len(steps)}))
+    spikes, total = spike_count(res.grad_norm), len(res.grad_norm)
+    out.append(Finding("norm-spikes",
+                       "{n:int} of {total:count} steps ({share:pct}) had a gradient norm over " + f"{SPIKE_FACTOR}× "
+                       f"the running median over {SPIKE_WINDOW} steps; the epoch means in the figure smooth these "
+                       "spikes away.",
+                       {"n": spikes, "total": total, "share": spikes / total}))
     return out
-
-
-def headline(res: Results) -> dict:
-    norm, loss = res.arrays["epoch_norm"], res.arrays["epoch_loss"]
-    return {"grad_norm_peak": float(norm.max()), "grad_norm_peak_epoch": int(norm.argmax()) + 1,
-            "grad_norm_final": float(norm[-1]), "loss_first_epoch": float(loss[0]), "loss_final": float(loss[-1]),
-            "norm_loss_spearman": pd.Series(norm).corr(pd.Series(loss), method="spearman")}

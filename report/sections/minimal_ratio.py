@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 
 from hw1core import data, models
-from hw1core.experiments.minimal_ratio import Config
-from hw1core.results import Results
+from hw1core.experiments.minimal_ratio import Config, Result
 
 from .. import plots
+from ..format import schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "What happens when the gradient is almost zero"
@@ -27,13 +27,27 @@ def architectures(cfg: Config) -> list[str]:
     return [cfg.model]
 
 
+def phase1_text(cfg: Config) -> str:
+    """Phase 1 in words: full-batch when the batch holds every training point (then an epoch is one step)."""
+    t = cfg.train
+    if t.batch_size >= cfg.n_train:
+        text = f"{t.epochs:,} full-batch Adam steps on the MSE, lr {t.lr:g}"
+    else:
+        text = f"{t.epochs:,} epochs of Adam on the MSE, batch {t.batch_size}, lr {t.lr:g}"
+    if t.weight_decay:
+        text += f", weight decay {t.weight_decay:g}"
+    if t.step_size and t.step_size < t.epochs:
+        text += f"; {schedule_text(t.lr, t.step_size, t.gamma, t.epochs)}"
+    return text
+
+
 def setup(cfg: Config) -> list[tuple[str, str]]:
     p = models.param_count(models.build(cfg.model))
     return [
         ("Task", f"{cfg.function}(x) = {data.FUNCTIONS[cfg.function][0]}, {cfg.n_train} points on [−1, 1], MSE"),
         ("Model", f"{cfg.model} ({p:,} params); {cfg.runs} runs (seeds 0–{cfg.runs - 1}) trained together as one "
                   "stacked model"),
-        ("Phase 1", f"{cfg.epochs:,} full-batch Adam steps on the MSE, lr {cfg.lr:g}"),
+        ("Phase 1", phase1_text(cfg)),
         ("Phase 2", f"the objective becomes ‖∇θ MSE‖²; full-batch Adam, lr {cfg.gn_lr:g}, until ‖∇θ MSE‖ < "
                     f"{cfg.gn_tol:g} or {cfg.gn_steps:,} steps; a run that meets the tolerance stops there"),
         ("Hessian", f"exact {p}×{p} Hessian of the MSE w.r.t. the flattened parameters at each end point "
@@ -51,25 +65,36 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     ]
 
 
-def figures(res: Results) -> list[FigureSpec]:
-    t = res.tables["runs"]
+def met_tolerance(runs: pd.DataFrame) -> pd.Series:
+    """Per run: whether phase 2 brought the gradient norm below the tolerance (reached is its step, 0 = never)."""
+    return runs["reached"] > 0
+
+
+def ratio_loss_spearman(runs: pd.DataFrame) -> float:
+    """Spearman correlation of the minimal ratio with the log of the loss over the runs (NaN when undefined)."""
+    return float(runs["ratio"].corr(np.log(runs["loss"]), method="spearman"))
+
+
+def figures(cfg: Config, res: Result) -> list[FigureSpec]:
+    t = res.runs
+    met = met_tolerance(t)
     fig, (ax,) = plots.new_figure(width=6.0, height=4.2)
-    for met, style in ((True, dict(marker="o", color=plots.COLORS[0])), (False, dict(marker="x", color=plots.COLORS[1]))):
-        sel = t[t["met_tol"] == met]
-        ax.scatter(sel["ratio"], sel["loss"], s=18, linewidths=1, alpha=0.8, label=f"{'met' if met else 'missed'} "
+    for hit, style in ((True, dict(marker="o", color=plots.COLORS[0])), (False, dict(marker="x", color=plots.COLORS[1]))):
+        sel = t[met == hit]
+        ax.scatter(sel["ratio"], sel["loss"], s=18, linewidths=1, alpha=0.8, label=f"{'met' if hit else 'missed'} "
                    f"the tolerance ({len(sel)})", **style)
     ax.set(xlabel="minimal ratio (share of Hessian eigenvalues above τ)", ylabel="MSE at the end point (log)",
            yscale="log", title=f"{len(t)} runs at (near-)zero gradient")
     ax.legend(fontsize=8)
-    tol = res.values["config"]["gn_tol"]
-    return [FigureSpec("scatter", f"Minimal ratio against loss, one point per run; ● ‖∇L‖ < {tol:g} reached, × step "
-                                  "limit hit first.", fig)]
+    return [FigureSpec("scatter", f"Minimal ratio against loss, one point per run; ● ‖∇L‖ < {cfg.gn_tol:g} reached, "
+                                  "× step limit hit first.", fig)]
 
 
-def tables(res: Results) -> list[TableSpec]:
-    t = res.tables["runs"]
+def tables(cfg: Config, res: Result) -> list[TableSpec]:
+    t = res.runs
+    met = met_tolerance(t)
     rows = []
-    for label, sel in (("met the tolerance", t[t["met_tol"]]), ("missed it", t[~t["met_tol"]]), ("all", t)):
+    for label, sel in (("met the tolerance", t[met]), ("missed it", t[~met]), ("all", t)):
         if len(sel):
             rows.append({"runs": label, "count": len(sel),
                          "loss range": f"{sel['loss'].min():.3g} – {sel['loss'].max():.3g}",
@@ -79,37 +104,31 @@ def tables(res: Results) -> list[TableSpec]:
                          "ratio among |λ| > τ": f"{sel['ratio_nonzero'].min():.3f} – {sel['ratio_nonzero'].max():.3f}",
                          "‖∇L‖ range": f"{sel['grad_norm'].min():.2g} – {sel['grad_norm'].max():.2g}"})
     return [TableSpec("summary", f"Runs that reached the gradient tolerance and the ranges of their end points "
-                                 f"({res.values['params']} parameters, so {res.values['params']} eigenvalues each).",
-                      pd.DataFrame(rows))]
+                                 f"({res.params} parameters, so {res.params} eigenvalues each).", pd.DataFrame(rows))]
 
 
-def findings(res: Results) -> list[Finding]:
-    t, cfg = res.tables["runs"], res.values["config"]
-    out = [Finding("{met:int} of {n:int} runs brought the gradient norm below {tol}; minimal ratios span {lo:sig} to "
+def findings(cfg: Config, res: Result) -> list[Finding]:
+    t = res.runs
+    out = [Finding("gradient-tolerance",
+                   "{met:int} of {n:int} runs brought the gradient norm below {tol}; minimal ratios span {lo:sig} to "
                    "{hi:sig}. On average {z:sig} of the {p:int} eigenvalues per run are near zero (|λ| ≤ τ), so the "
                    "ratio mostly counts flat directions; among the eigenvalues above τ in size the share that is "
                    "positive spans {nlo:sig} to {nhi:sig}.",
-                   {"met": int(t["met_tol"].sum()), "n": len(t), "tol": f"{cfg['gn_tol']:g}", "lo": t["ratio"].min(),
-                    "hi": t["ratio"].max(), "z": t["near_zero"].mean(), "p": res.values["params"],
-                    "nlo": t["ratio_nonzero"].min(), "nhi": t["ratio_nonzero"].max()})]
+                   {"met": int(met_tolerance(t).sum()), "n": len(t), "tol": f"{cfg.gn_tol:g}",
+                    "lo": float(t["ratio"].min()), "hi": float(t["ratio"].max()), "z": float(t["near_zero"].mean()),
+                    "p": res.params, "nlo": float(t["ratio_nonzero"].min()), "nhi": float(t["ratio_nonzero"].max())})]
     minima, saddles = int((t["negative"] == 0).sum()), int((t["negative"] > 0).sum())
-    out.append(Finding("{m:int} runs have no eigenvalue below −τ (a minimum up to the flat directions: no descent "
+    out.append(Finding("minima-and-saddles",
+                       "{m:int} runs have no eigenvalue below −τ (a minimum up to the flat directions: no descent "
                        "direction was found) and {s:int} have at least one (a saddle point); {strict:int} runs have a "
                        "ratio of 1, every eigenvalue above τ.",
                        {"m": minima, "s": saddles, "strict": int((t["ratio"] >= 1).sum())}))
-    rho = t["ratio"].corr(np.log(t["loss"]), method="spearman")
+    rho = ratio_loss_spearman(t)
     if np.isfinite(rho):
-        out.append(Finding("The Spearman correlation between minimal ratio and the log of the loss is {r:sig}: {what}.",
-                           {"r": rho, "what": "runs with a higher ratio reached lower loss, as the homework expects"
-                            if rho < -0.2 else "a higher ratio came with higher loss, contrary to the homework's "
-                            "expectation" if rho > 0.2 else "no clear relation in these runs"}))
+        what = ("runs with a higher ratio reached lower loss, as the homework expects" if rho < -0.2 else
+                "a higher ratio came with higher loss, contrary to the homework's expectation" if rho > 0.2 else
+                "no clear relation in these runs")
+        out.append(Finding("ratio-loss-spearman",
+                           "The Spearman correlation between minimal ratio and the log of the loss is {r:sig}: "
+                           + what + ".", {"r": rho}))
     return out
-
-
-def headline(res: Results) -> dict:
-    t = res.tables["runs"]
-    return {"runs": len(t), "runs_met_tol": int(t["met_tol"].sum()), "ratio_min": t["ratio"].min(),
-            "ratio_max": t["ratio"].max(), "runs_ratio_1": int((t["ratio"] >= 1).sum()),
-            "near_zero_mean": t["near_zero"].mean(), "runs_without_negative": int((t["negative"] == 0).sum()),
-            "ratio_nonzero_min": t["ratio_nonzero"].min(), "ratio_nonzero_max": t["ratio_nonzero"].max(), "loss_min": t["loss"].min(),
-            "loss_max": t["loss"].max(), "ratio_loss_spearman": t["ratio"].corr(np.log(t["loss"]), method="spearman")}

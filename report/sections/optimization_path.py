@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from hw1core import models
-from hw1core.experiments.optimization_path import Config, is_regression
-from hw1core.results import Results
+from hw1core.experiments.optimization_path import Config, Result, is_regression
 
 from .. import plots
 from ..format import schedule_text
@@ -28,17 +28,19 @@ def architectures(cfg: Config) -> list[str]:
 
 
 def setup(cfg: Config) -> list[tuple[str, str]]:
+    tc, sizes = cfg.train, cfg.data
     task = (f"f1 regression ({cfg.n_points} points), MSE; points labelled with the training loss" if is_regression(cfg)
             else "CIFAR-10 classification, cross-entropy; points labelled with test accuracy "
-                 f"({'all' if not cfg.n_test else f'{cfg.n_test:,}'} test images)")
-    sched = schedule_text(cfg.lr, cfg.step_size, cfg.gamma, cfg.epochs)
+                 f"({'all' if not sizes.n_test else f'{sizes.n_test:,}'} test images)")
+    sched = schedule_text(tc.lr, tc.step_size, tc.gamma, tc.epochs)
     return [
         ("Task", task),
         ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params), {cfg.runs} runs, seeds "
                   f"0–{cfg.runs - 1}, trained together as one stacked model"),
-        ("Optimiser", f"Adam, lr {cfg.lr:g}, weight decay {cfg.weight_decay:g}, {sched}; batch {cfg.batch_size}; "
-                      f"{cfg.epochs} epochs" + ("" if is_regression(cfg) else
-                                                 f" on {'all' if not cfg.n_train else f'{cfg.n_train:,}'} training images")),
+        ("Optimiser", f"Adam, lr {tc.lr:g}, weight decay {tc.weight_decay:g}, {sched}; batch {tc.batch_size}; "
+                      f"{tc.epochs} epochs" + ("" if is_regression(cfg) else
+                                                f" on {'all' if not sizes.n_train else f'{sizes.n_train:,}'} training "
+                                                "images")),
         ("Recording cycle", f"all weights at initialisation and every {cfg.every} epochs"),
         ("Reduction", "PCA to 2 components (scikit-learn), fitted once over every recorded vector of all runs together, "
                       "so all runs share one basis; the same for the first layer alone"),
@@ -55,11 +57,11 @@ def labelled_points(path: np.ndarray, span: np.ndarray, gap: float = 0.05) -> li
     return keep[::-1]
 
 
-def trajectory_figure(res: Results, key: str, title: str) -> FigureSpec:
-    coords, metric, epochs = res.arrays[key], res.arrays["metric"], res.arrays["epochs"]
-    evr = res.values[f"{key}_evr"]
+def trajectory_figure(res: Result, key: str, title: str) -> FigureSpec:
+    coords, evr = (res.whole, res.whole_evr) if key == "whole" else (res.layer, res.layer_evr)
+    metric, epochs = res.values, res.epochs
     fig, (ax,) = plots.new_figure(width=6.4, height=5.0)
-    acc = res.values["metric"] == "accuracy"
+    acc = res.metric == "accuracy"
     span = np.ptp(coords.reshape(-1, 2), axis=0)
     for k in range(coords.shape[0]):
         c = plots.COLORS[k % len(plots.COLORS)]
@@ -73,55 +75,56 @@ def trajectory_figure(res: Results, key: str, title: str) -> FigureSpec:
     ax.set(xlabel=f"PC 1 ({evr[0]:.1%} of variance)", ylabel=f"PC 2 ({evr[1]:.1%} of variance)", title=title)
     ax.legend(fontsize=7, ncols=4, loc="best")
     cap = (f"{title}: the {coords.shape[0]} runs in one shared PCA basis, weights recorded at epochs "
-           f"{', '.join(map(str, epochs))}; ○ start, ★ end; labels: test {res.values['metric']} (where points crowd, "
+           f"{', '.join(map(str, epochs))}; ○ start, ★ end; labels: test {res.metric} (where points crowd, "
            "the latest one's)"
            if acc else f"{title}: labels: training loss")
     return FigureSpec(key, cap + ".", fig)
 
 
-def figures(res: Results) -> list[FigureSpec]:
+def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     return [trajectory_figure(res, "whole", "Whole model"), trajectory_figure(res, "layer", "First layer")]
 
 
-def tables(res: Results) -> list[TableSpec]:
-    t = res.tables["runs"].copy()
-    if res.values["metric"] == "accuracy":
+def runs_table(cfg: Config, res: Result) -> pd.DataFrame:
+    """Per run: its seed, the metric at the first and last snapshot, and its displacement ‖θ_end − θ_start‖."""
+    return pd.DataFrame({"run": np.arange(cfg.runs), "seed": np.arange(cfg.runs), "start": res.values[:, 0],
+                         "end": res.values[:, -1], "displacement": res.displacement})
+
+
+def tables(cfg: Config, res: Result) -> list[TableSpec]:
+    t = runs_table(cfg, res)
+    if res.metric == "accuracy":
         t["start"], t["end"] = [f"{v:.1%}" for v in t["start"]], [f"{v:.1%}" for v in t["end"]]
-    t = t.rename(columns={"start": f"{res.values['metric']} at start", "end": f"{res.values['metric']} at end",
+    t = t.rename(columns={"start": f"{res.metric} at start", "end": f"{res.metric} at end",
                           "displacement": "displacement ‖θ_end − θ_start‖"})
     return [TableSpec("runs", "Per run: the recorded metric at the first and last snapshot and the displacement of "
                               "its weights (straight-line distance from start to end, not the path length).", t)]
 
 
-def findings(res: Results) -> list[Finding]:
-    v, t = res.values, res.tables["runs"]
-    out = [Finding("Two components explain {w:pct} of the variance of the whole-model weights and {l:pct} for the "
-                   "first layer, so the figures show {what} of the motion.",
-                   {"w": sum(v["whole_evr"]), "l": sum(v["layer_evr"]),
-                    "what": "most" if sum(v["whole_evr"]) > 0.5 else "only part"})]
-    ratio = v["end_dist_mean"] / v["start_dist_mean"]
-    out.append(Finding("The runs start {s:sig} apart on average and end {e:sig} apart ({r:ratio} the start distance; "
+def findings(cfg: Config, res: Result) -> list[Finding]:
+    whole, layer = float(res.whole_evr.sum()), float(res.layer_evr.sum())
+    out = [Finding("pca-variance", "Two components explain {w:pct} of the variance of the whole-model weights and "
+                                   "{l:pct} for the first layer, so the figures show {what} of the motion.",
+                   {"w": whole, "l": layer, "what": "most" if whole > 0.5 else "only part"})]
+    start, end = float(res.start_dist.mean()), float(res.end_dist.mean())
+    ratio = end / start
+    out.append(Finding("run-distances",
+                       "The runs start {s:sig} apart on average and end {e:sig} apart ({r:ratio} the start distance; "
                        "Euclidean, all weights), each displaced {d:sig} from its start on average: {verdict}.",
-                       {"s": v["start_dist_mean"], "e": v["end_dist_mean"], "r": ratio, "d": v["displacement_mean"],
+                       {"s": start, "e": end, "r": ratio, "d": float(res.displacement.mean()),
                         "verdict": "training brought the runs closer together" if ratio < 0.9 else
                         "training moved the runs further apart" if ratio > 1.1 else
                         "they end about as far apart as they started"}))
-    lo, hi = t["end"].min(), t["end"].max()
-    if v["metric"] == "accuracy":
+    final = res.values[:, -1]
+    lo, hi = float(np.nanmin(final)), float(np.nanmax(final))
+    if res.metric == "accuracy":
         spread = 100 * (hi - lo)
-        out.append(Finding("Final test accuracy ranges from {lo:pct} to {hi:pct} across runs ({spread:sig} points): "
+        out.append(Finding("final-accuracy-range",
+                           "Final test accuracy ranges from {lo:pct} to {hi:pct} across runs ({spread:sig} points): "
                            "{verdict}.", {"lo": lo, "hi": hi, "spread": spread,
                                           "verdict": "different end points, similar performance" if spread < 3 else
                                           "the seeds differ in performance as well as in weights"}))
     else:
-        out.append(Finding("Final training loss ranges from {lo:sig} to {hi:sig} across runs ({r:ratio}).",
-                           {"lo": lo, "hi": hi, "r": hi / lo}))
+        out.append(Finding("final-loss-range", "Final training loss ranges from {lo:sig} to {hi:sig} across runs "
+                                               "({r:ratio}).", {"lo": lo, "hi": hi, "r": hi / lo}))
     return out
-
-
-def headline(res: Results) -> dict:
-    v, t = res.values, res.tables["runs"]
-    return {"pca_variance_whole": sum(v["whole_evr"]), "pca_variance_layer": sum(v["layer_evr"]),
-            "start_distance_mean": v["start_dist_mean"], "end_distance_mean": v["end_dist_mean"],
-            "displacement_mean": v["displacement_mean"], "metric": v["metric"],
-            "final_metric_min": t["end"].min(), "final_metric_max": t["end"].max()}

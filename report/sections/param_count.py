@@ -1,15 +1,15 @@
-"""Report section. HW1-3 number of parameters vs generalisation: report R's 11 CIFAR-10 CNNs of one shape, different widths."""
+"""Report section. HW1-3 number of parameters vs generalisation: 11 CIFAR-10 CNNs of one shape, different widths."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from hw1core import models
-from hw1core.experiments.param_count import Config, runs
-from hw1core.results import Results
+from hw1core.experiments.param_count import Config, Result
 
 from .. import plots
-from ..outputs import FigureSpec, Finding, Question, TableSpec, by_row
+from ..format import schedule_text
+from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Number of parameters vs generalization"
 PART = "HW1-3 Generalization"
@@ -22,29 +22,44 @@ QUESTIONS = [
 FIGURES = ("loss", "acc")
 TABLES = ("models",)
 
+TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
+
 
 def architectures(cfg: Config) -> list[str]:
     return list(cfg.models)
 
 
 def setup(cfg: Config) -> list[tuple[str, str]]:
-    r = runs(cfg)[0]
+    tc = cfg.train
     return [
-        ("Task", f"CIFAR-10; training images: {'all 50,000' if not cfg.n_train else f'{cfg.n_train:,}'}, "
-                 f"test: {'all 10,000' if not cfg.n_test else f'{cfg.n_test:,}'}"),
+        ("Task", f"CIFAR-10; training images: {'all 50,000' if not cfg.data.n_train else f'{cfg.data.n_train:,}'}, "
+                 f"test: {'all 10,000' if not cfg.data.n_test else f'{cfg.data.n_test:,}'}"),
         ("Structures", f"{len(cfg.models)} CNNs: five 3×3 convolutions (padding 1) with ReLU and 2×2 max-pooling, "
                        "then one linear layer; only the widths differ: " +
                        "; ".join(f"{m} {'-'.join(map(str, models.PARAM_COUNT_WIDTHS[int(m.split('-')[1])]))} "
                                  f"({models.param_count(models.build(m)):,})" for m in cfg.models)),
-        ("Training", r.describe() + f"; cross-entropy; augmentation as in actual-task; seed {cfg.seed}"),
+        ("Training", f"Adam lr {tc.lr:g}, weight decay {tc.weight_decay:g}, "
+                     f"{schedule_text(tc.lr, tc.step_size, tc.gamma, tc.epochs)}, batch {tc.batch_size}, "
+                     f"{tc.epochs} epochs; cross-entropy; augmentation as in actual-task; seed {tc.seed}"),
         ("Metrics", f"after training, in evaluation mode: training metrics on "
-                    f"{min(cfg.n_eval_train, cfg.n_train or 50_000):,} training images without augmentation, test "
-                    "metrics on the test images"),
+                    f"{min(cfg.n_eval_train, cfg.data.n_train or 50_000):,} training images without augmentation, "
+                    "test metrics on the test images"),
     ]
 
 
-def versus_params(res: Results, metric: str, label: str, log: bool) -> FigureSpec:
-    t = res.tables["models"].sort_values("params")
+def by_size(res: Result) -> pd.DataFrame:
+    """The models' rows, fewest parameters first."""
+    return res.models.sort_values("params")
+
+
+def trained(res: Result) -> pd.DataFrame:
+    """The models that did not diverge, fewest parameters first."""
+    t = by_size(res)
+    return t[t["diverged_epoch"] == 0]
+
+
+def versus_params(res: Result, metric: str, label: str, log: bool) -> FigureSpec:
+    t = by_size(res)
     fig, (ax,) = plots.new_figure(width=6.4, height=3.6)
     ax.plot(t["params"], t[f"train_{metric}"], "o-", color=plots.COLORS[0], label="train")
     ax.plot(t["params"], t[f"test_{metric}"], "s--", color=plots.COLORS[1], label="test")
@@ -55,12 +70,12 @@ def versus_params(res: Results, metric: str, label: str, log: bool) -> FigureSpe
                               "count.", fig)
 
 
-def figures(res: Results) -> list[FigureSpec]:
+def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     return [versus_params(res, "loss", "cross-entropy", True), versus_params(res, "acc", "accuracy", False)]
 
 
-def tables(res: Results) -> list[TableSpec]:
-    t = res.tables["models"].sort_values("params")
+def tables(cfg: Config, res: Result) -> list[TableSpec]:
+    t = by_size(res)
     frame = pd.DataFrame({"model": t["model"], "params": t["params"], "train loss": t["train_loss"],
                           "test loss": t["test_loss"], "train acc": [f"{a:.1%}" for a in t["train_acc"]],
                           "test acc": [f"{a:.1%}" for a in t["test_acc"]],
@@ -68,32 +83,40 @@ def tables(res: Results) -> list[TableSpec]:
     return [TableSpec("models", "Final metrics per model, by parameter count.", frame)]
 
 
-def findings(res: Results) -> list[Finding]:
-    t = res.tables["models"].sort_values("params")
-    t = t[~t["diverged"]]
-    logp = np.log(t["params"])
-    rho_acc = logp.corr(t["test_acc"], method="spearman")
-    gap = t["train_acc"] - t["test_acc"]
-    rho_gap = logp.corr(gap, method="spearman")
-    small, large = t.iloc[0], t.iloc[-1]
-    best = t.loc[t["test_acc"].idxmax()]
-    trend = lambda r, up, down: up if r > 0.3 else down if r < -0.3 else "shows no clear trend"
-    return [
-        Finding("From {s} ({sp:count} parameters) to {l} ({lp:count}), test accuracy went from {sa:pct} to {la:pct}; "
-                "across all {n:int} models its Spearman correlation with the parameter count is {r:sig}, so test "
-                "accuracy {trend}.",
-                {"s": small["model"], "sp": small["params"], "l": large["model"], "lp": large["params"],
-                 "sa": small["test_acc"], "la": large["test_acc"], "n": len(t), "r": rho_acc,
-                 "trend": trend(rho_acc, "rises with size", "falls with size")}),
-        Finding("The train–test accuracy gap ranges from {glo:sig} to {ghi:sig} points; its correlation with size is "
-                "{r:sig}, so the gap {trend}.",
-                {"glo": 100 * gap.min(), "ghi": 100 * gap.max(), "r": rho_gap,
-                 "trend": trend(rho_gap, "widens with more parameters, as larger models fit the training set better "
-                                "than they generalise", "narrows with more parameters")}),
-        Finding("The best test accuracy, {acc:pct}, belongs to {m} ({p:count} parameters).",
-                {"acc": best["test_acc"], "m": best["model"], "p": best["params"]}),
-    ]
+def trend(r: float, up: str, down: str) -> str:
+    """The words for a correlation with size: `up` above +TREND, `down` below −TREND, else no clear trend."""
+    return up if r > TREND else down if r < -TREND else "shows no clear trend"
 
 
-def headline(res: Results) -> dict:
-    return by_row(res.tables["models"], ["model"], ["params", "train_loss", "test_loss", "train_acc", "test_acc"])
+def findings(cfg: Config, res: Result) -> list[Finding]:
+    t = trained(res)
+    out = []
+    if len(t):
+        logp = np.log(t["params"])
+        rho_acc = float(logp.corr(t["test_acc"], method="spearman"))
+        gap = t["train_acc"] - t["test_acc"]
+        rho_gap = float(logp.corr(gap, method="spearman"))
+        small, large = t.iloc[0], t.iloc[-1]
+        best = t.loc[t["test_acc"].idxmax()]
+        out += [
+            Finding("test-acc-vs-size",
+                    "From {s} ({sp:count} parameters) to {l} ({lp:count}), test accuracy went from {sa:pct} to "
+                    "{la:pct}; across all {n:int} models its Spearman correlation with the parameter count is {r:sig}, "
+                    "so test accuracy " + trend(rho_acc, "rises with size", "falls with size") + ".",
+                    {"s": small["model"], "sp": int(small["params"]), "l": large["model"], "lp": int(large["params"]),
+                     "sa": float(small["test_acc"]), "la": float(large["test_acc"]), "n": len(t), "r": rho_acc}),
+            Finding("gap-vs-size",
+                    "The train–test accuracy gap ranges from {glo:sig} to {ghi:sig} points; its correlation with size "
+                    "is {r:sig}, so the gap " +
+                    trend(rho_gap, "widens with more parameters, as larger models fit the training set better than "
+                                   "they generalise", "narrows with more parameters") + ".",
+                    {"glo": float(100 * gap.min()), "ghi": float(100 * gap.max()), "r": rho_gap}),
+            Finding("best-test-acc", "The best test accuracy, {acc:pct}, belongs to {m} ({p:count} parameters).",
+                    {"acc": float(best["test_acc"]), "m": best["model"], "p": int(best["params"])}),
+        ]
+    diverged = by_size(res)[lambda d: d["diverged_epoch"] > 0]
+    if len(diverged):
+        out.append(Finding("diverged", "{n:int} of {total:int} models diverged (non-finite loss): {names}; the "
+                                       "observations above leave them out.",
+                           {"n": len(diverged), "total": len(res.models), "names": ", ".join(diverged["model"])}))
+    return out

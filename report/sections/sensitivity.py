@@ -1,15 +1,16 @@
-"""Report section. HW1-3 flatness part 2: input sensitivity of CNN-shallow trained with different batch sizes and learning rates."""
+"""Report section. HW1-3 flatness part 2: input sensitivity of models trained with different batch sizes and
+learning rates."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from hw1core import models
-from hw1core.experiments.sensitivity import Config
-from hw1core.results import Results
+from hw1core import engine, models
+from hw1core.experiments.sensitivity import Config, Result
 
 from .. import plots
-from ..outputs import FigureSpec, Finding, Question, TableSpec, by_row
+from ..format import sweep_schedule_text
+from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Flatness vs generalization, part 2: sensitivity"
 PART = "HW1-3 Generalization"
@@ -23,19 +24,24 @@ QUESTIONS = [
 FIGURES = ("batch-loss", "batch-acc", "lr-loss", "lr-acc")
 TABLES = ("runs",)
 
+TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
+SWEEPS = (("batch", "batch size"), ("lr", "learning rate"))  # a sweep's name (and its column) and what it varies
+
 
 def architectures(cfg: Config) -> list[str]:
     return [cfg.model]
 
 
 def setup(cfg: Config) -> list[tuple[str, str]]:
+    tc = cfg.train
     return [
         ("Task", f"CIFAR-10 with {cfg.model} ({models.param_count(models.build(cfg.model)):,} params); training images: "
-                 f"{'all 50,000' if not cfg.n_train else f'{cfg.n_train:,}'}; Adam, weight decay "
-                 f"{cfg.weight_decay:g}, constant learning rate, {cfg.epochs} epochs, seed {cfg.seed}"),
-        ("Batch-size sweep", f"batch {', '.join(map(str, cfg.batch_sizes))} at lr {cfg.batch_lr:g}"),
-        ("Learning-rate sweep", f"lr {', '.join(f'{lr:g}' for lr in cfg.lrs)} at batch {cfg.lr_batch}; a run whose "
-                                "loss becomes non-finite is stopped and reported as diverged"),
+                 f"{'all 50,000' if not cfg.data.n_train else f'{cfg.data.n_train:,}'}; Adam, weight decay "
+                 f"{tc.weight_decay:g}, {sweep_schedule_text(tc)}, {tc.epochs} epochs, seed {tc.seed}"),
+        ("Batch-size sweep", f"batch {', '.join(map(str, cfg.batch_sizes))} at lr {tc.lr:g} (the common learning "
+                             "rate)"),
+        ("Learning-rate sweep", f"lr {', '.join(f'{lr:g}' for lr in cfg.lrs)} at batch {tc.batch_size} (the common "
+                                "batch size); a run whose loss becomes non-finite is stopped and reported as diverged"),
         ("Sensitivity (a)", "Jacobian sensitivity (Novak et al. 2018): ‖∂softmax(f(x))/∂x‖_F per test image, "
                             f"averaged over {cfg.n_sens:,} test images; x is the normalised input; computed with "
                             "torch.func (one vmapped vector-Jacobian product per class)"),
@@ -46,11 +52,16 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     ]
 
 
-def sweep_figure(res: Results, sweep: str, metric: str) -> FigureSpec:
-    t = res.tables["runs"]
-    t = t[t["sweep"] == sweep].sort_values(sweep)
+def sweep_rows(res: Result, sweep: str) -> pd.DataFrame:
+    """The runs of one sweep ('batch' or 'lr'), ordered by the value it varies."""
+    t = res.runs
+    return t[t["sweep"] == sweep].sort_values(sweep)
+
+
+def sweep_figure(res: Result, sweep: str, metric: str) -> FigureSpec:
+    t = sweep_rows(res, sweep)
     ok = t["diverged_epoch"] == 0
-    var = "batch size" if sweep == "batch" else "learning rate"
+    var = dict(SWEEPS)[sweep]
     fig, (ax,) = plots.new_figure(width=6.4, height=3.8)
     right = ax.twinx()
     ax.plot(t[sweep][ok], t[f"train_{metric}"][ok], "o-", color=plots.COLORS[0], label=f"train {metric}")
@@ -71,12 +82,12 @@ def sweep_figure(res: Results, sweep: str, metric: str) -> FigureSpec:
                                            f"axis) against the {var}.", fig)
 
 
-def figures(res: Results) -> list[FigureSpec]:
-    return [sweep_figure(res, s, m) for s in ("batch", "lr") for m in ("loss", "acc")]
+def figures(cfg: Config, res: Result) -> list[FigureSpec]:
+    return [sweep_figure(res, s, m) for s, _ in SWEEPS for m in ("loss", "acc")]
 
 
-def tables(res: Results) -> list[TableSpec]:
-    t = res.tables["runs"]
+def tables(cfg: Config, res: Result) -> list[TableSpec]:
+    t = res.runs
     frame = pd.DataFrame({
         "sweep": t["sweep"], "batch": t["batch"], "lr": [f"{v:g}" for v in t["lr"]],
         "train loss": t["train_loss"], "test loss": t["test_loss"],
@@ -86,34 +97,38 @@ def tables(res: Results) -> list[TableSpec]:
     return [TableSpec("runs", "Every trained model: final metrics (evaluation mode) and both sensitivities.", frame)]
 
 
-def findings(res: Results) -> list[Finding]:
-    t = res.tables["runs"]
+def direction(r: float) -> str:
+    """How a quantity moves with the swept value, from its Spearman correlation r."""
+    return "rises" if r > TREND else "falls" if r < -TREND else "shows no clear trend"
+
+
+def findings(cfg: Config, res: Result) -> list[Finding]:
     out = []
-    for sweep, var in (("batch", "batch size"), ("lr", "learning rate")):
-        s = t[(t["sweep"] == sweep) & (t["diverged_epoch"] == 0)].sort_values(sweep)
+    for sweep, var in SWEEPS:
+        s = sweep_rows(res, sweep)
+        s = s[s["diverged_epoch"] == 0]
         gap = s["test_loss"] - s["train_loss"]
         logv = np.log(s[sweep])
-        ra, rb, rg = (logv.corr(c, method="spearman") for c in (s["jacobian"], s["loss_grad"], gap))
-        word = lambda r: "rises" if r > 0.3 else "falls" if r < -0.3 else "shows no clear trend"
-        agree = (ra > 0.3 and rg > 0.3) or (ra < -0.3 and rg < -0.3)
-        out.append(Finding("Over the {var} sweep, Jacobian sensitivity {wa} with the {var} (Spearman {ra:sig}), the "
+        ra, rb, rg = (float(logv.corr(c, method="spearman")) for c in (s["jacobian"], s["loss_grad"], gap))
+        agree = (ra > TREND and rg > TREND) or (ra < -TREND and rg < -TREND)
+        verdict = "sensitivity tracks the gap, as Novak et al. (2018) found" if agree else \
+            "here sensitivity does not track the gap"
+        out.append(Finding(f"sensitivity-vs-gap.{sweep}",
+                           "Over the {var} sweep, Jacobian sensitivity {wa} with the {var} (Spearman {ra:sig}), the "
                            "loss-gradient sensitivity {wb} ({rb:sig}) and the generalisation gap (test − train loss) "
-                           "{wg} ({rg:sig}): {verdict}.",
-                           {"var": var, "wa": word(ra), "ra": ra, "wb": word(rb), "rb": rb, "wg": word(rg), "rg": rg,
-                            "verdict": "sensitivity tracks the gap, as Novak et al. (2018) found" if agree else
-                            "here sensitivity does not track the gap"}))
-        if word(ra) != word(rb):
-            out.append(Finding("The two sensitivities disagree over the {var} sweep: (a) {wa} and (b) {wb} with the "
-                               "{var}.", {"var": var, "wa": word(ra), "wb": word(rb)}))
-    div = t[t["diverged_epoch"] > 0]
-    for _, r in div.iterrows():
-        out.append(Finding("The run with batch {b:int} and lr {lr} ({sweep} sweep) diverged (non-finite loss) in "
+                           "{wg} ({rg:sig}): " + verdict + ".",
+                           {"var": var, "wa": direction(ra), "ra": ra, "wb": direction(rb), "rb": rb,
+                            "wg": direction(rg), "rg": rg}))
+        if direction(ra) != direction(rb):
+            out.append(Finding(f"sensitivities-disagree.{sweep}",
+                               "The two sensitivities disagree over the {var} sweep: (a) {wa} and (b) {wb} with the "
+                               "{var}.", {"var": var, "wa": direction(ra), "wb": direction(rb)}))
+    t = res.runs
+    for _, r in t[t["diverged_epoch"] > 0].iterrows():
+        swept = int(r["batch"]) if r["sweep"] == "batch" else f"{r['lr']:g}"
+        out.append(Finding(f"diverged.{r['sweep']}.{swept}",
+                           "The run with batch {b:int} and lr {lr} ({sweep} sweep) diverged (non-finite loss) in "
                            "epoch {e:int} and is left out of the figures.",
                            {"b": int(r["batch"]), "lr": f"{r['lr']:g}", "e": int(r["diverged_epoch"]),
                             "sweep": "batch-size" if r["sweep"] == "batch" else "learning-rate"}))
     return out
-
-
-def headline(res: Results) -> dict:
-    return by_row(res.tables["runs"], ["sweep", "batch", "lr"],
-                  ["train_loss", "test_loss", "train_acc", "test_acc", "jacobian", "loss_grad", "diverged_epoch"])
