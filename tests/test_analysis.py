@@ -24,7 +24,7 @@ def test_curvature_of_known_spectra():
     assert c.ratio_nonzero == 2 / 3
 
 
-def float64_reference_eigenvalues(ens: engine.Ensemble, k: int, x: torch.Tensor, y: torch.Tensor,
+def float64_reference_eigenvalues(ens: engine.Stack, k: int, x: torch.Tensor, y: torch.Tensor,
                                   dtype: torch.dtype) -> np.ndarray:
     """Hessian eigenvalues by torch.autograd.functional (another code path than the project's), in `dtype`."""
     shapes = {n: v.shape[1:] for n, v in ens.params.items()}
@@ -43,7 +43,7 @@ def float64_reference_eigenvalues(ens: engine.Ensemble, k: int, x: torch.Tensor,
 
 
 def test_hessian_eigenvalues_are_the_float64_ones():
-    ens = engine.Ensemble("MLP-minratio", [0])
+    ens = engine.Stack("MLP-minratio", [0])
     x, y = data.function_points("f1", 50)
     ref64 = float64_reference_eigenvalues(ens, 0, x, y, torch.float64)
     ref32 = float64_reference_eigenvalues(ens, 0, x, y, torch.float32)
@@ -62,7 +62,7 @@ def test_hessian_prints_no_torchscript_deprecation_warning():
     import subprocess
     import sys
     code = ("from hw1core import analysis, data, engine; x, y = data.function_points('f1', 20); "
-            "analysis.hessian_eigenvalues(engine.Ensemble('MLP-minratio', [0]), 0, x, y)")
+            "analysis.hessian_eigenvalues(engine.Stack('MLP-minratio', [0]), 0, x, y)")
     proc = subprocess.run([sys.executable, "-W", "error::FutureWarning", "-c", code], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1], timeout=120)
     assert proc.returncode == 0 and "Warning" not in proc.stderr, proc.stderr
@@ -70,7 +70,7 @@ def test_hessian_prints_no_torchscript_deprecation_warning():
 
 def test_exact_hessian_of_a_linear_model_is_the_analytic_one():
     """MSE of y = w·x + b has Hessian (2/N)·[[Σx², Σx], [Σx, N]], whatever the weights."""
-    ens = engine.Ensemble("MLP-shallow", [0])
+    ens = engine.Stack("MLP-shallow", [0])
     ens.base = torch.nn.Linear(1, 1).to("meta")
     ens.params = {"weight": torch.tensor([[[0.3]]]), "bias": torch.tensor([[0.1]])}
     x = torch.linspace(-1, 1, 7).unsqueeze(1)
@@ -82,7 +82,7 @@ def test_exact_hessian_of_a_linear_model_is_the_analytic_one():
 
 
 def test_hessian_of_the_minimal_ratio_mlp_is_symmetric_and_full_size():
-    ens = engine.Ensemble("MLP-minratio", [0, 1])
+    ens = engine.Stack("MLP-minratio", [0, 1])
     x, y = data.function_points("f1", 50)
     h = analysis.exact_hessian(ens, 1, x, y)
     assert h.shape == (321, 321) and torch.equal(h, h.T)
@@ -90,8 +90,8 @@ def test_hessian_of_the_minimal_ratio_mlp_is_symmetric_and_full_size():
 
 def test_grad_norm_descent_lowers_the_gradient_norm():
     x, y = data.function_points("f1", 100)
-    ens = engine.Ensemble("MLP-minratio", [0, 1, 2])
-    engine.train(ens, engine.Task(x, y), engine.TrainConfig(100, 100, 1e-2, loss="mse"))
+    ens = engine.Stack("MLP-minratio", [0, 1, 2])
+    engine.train(ens, engine.Task(x, y, loss="mse"), engine.TrainConfig(100, 100, 1e-2))
     params = list(ens.params.values())
     before = torch.sqrt(sum(g.pow(2).flatten(1).sum(1) for g in torch.autograd.grad(
         engine.member_losses(ens(x, shared=True), y.expand(3, *y.shape), "mse").sum(), params)))
@@ -100,7 +100,7 @@ def test_grad_norm_descent_lowers_the_gradient_norm():
 
 
 def test_filter_normalised_direction_matches_filter_norms():
-    model = {n: p.detach() for n, p in engine.Ensemble("CNN-shallow", [0]).params.items()}
+    model = {n: p.detach() for n, p in engine.Stack("CNN-shallow", [0]).params.items()}
     center = {n: v[0] for n, v in model.items()}
     d = analysis.filter_normalised_direction(center, torch.Generator().manual_seed(0))
     for name, w in center.items():
@@ -111,7 +111,7 @@ def test_filter_normalised_direction_matches_filter_norms():
 
 
 def test_loss_grid_centre_is_the_trained_models_loss(cifar):
-    ens = engine.Ensemble("CNN-shallow", [0])
+    ens = engine.Stack("CNN-shallow", [0])
     ev = cifar[1].subset(300)
     transform = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=False)
     center = {n: v[0].detach() for n, v in ens.params.items()}

@@ -4,51 +4,39 @@ import numpy as np
 import pandas as pd
 import torch
 
+import fakes
 from hw1core import data
 from hw1core.experiments import error_surface, minimal_ratio
-from hw1core.results import Results
 from report.format import render_finding
 from report.sections import SECTIONS
 
-SURFACE = error_surface.Config(grid=5)
 
-
-def texts(exp_id: str, res: Results) -> str:
-    return " ".join(render_finding(f) for f in SECTIONS[exp_id].findings(res))
+def texts(exp_id: str, cfg_res: tuple) -> str:
+    return " ".join(render_finding(f) for f in SECTIONS[exp_id].findings(*cfg_res))
 
 
 def test_error_surface_is_evaluated_on_the_models_own_training_images():
     n = 5000
     train = data.Split(torch.arange(n).view(n, 1, 1, 1), torch.zeros(n, dtype=torch.long))
-    fit, ev = error_surface.training_sets(error_surface.Config(n_train=300, n_eval=100), train)
+    import dataclasses
+    fit, ev = error_surface.training_sets(dataclasses.replace(error_surface.Config(), n_train=300, n_eval=100), train)
     assert len(fit.y) == 300 and len(ev.y) == 100
     assert set(ev.x.flatten().tolist()) <= set(fit.x.flatten().tolist())
 
 
-def surface_results(center: float, grid_min: float, at: tuple[float, float]) -> Results:
-    axis = np.linspace(-1, 1, 5)
-    grid = np.full((5, 5), 3.0)
-    grid[2, 2] = center
-    grid[list(axis).index(at[0]), list(axis).index(at[1])] = grid_min
-    values = {"config": {}, "evr": [0.6, 0.3], "center_loss": center, "grid_min": grid_min,
-              "grid_min_at": list(at), "border_mean": 3.0, "grid_max": 3.0}
-    arrays = {"random": grid, "axis": axis, "pca": grid, "a_axis": axis, "b_axis": axis,
-              "path": np.array([[1.0, 1.0], [0.5, 0.2], [0.0, 0.0]])}
-    return Results(values, arrays, {"surface": pd.DataFrame({"quantity": ["x"], "value": [1.0]})})
-
-
 def test_error_surface_states_where_the_minimum_lies_without_claiming_why():
-    lower = texts("error-surface", surface_results(1.0, 0.5, (0.5, -0.5)))
+    lower = texts("error-surface", fakes.error_surface_result(1.0, 0.5, (0.5, -0.5)))
     assert "stopped short" not in lower and "optimiser" not in lower
     assert "(α, β) = (0.5, -0.5)" in lower and "50.0% below" in lower and "weight decay" in lower
-    at_center = texts("error-surface", surface_results(1.0, 1.0, (0.0, 0.0)))
+    at_center = texts("error-surface", fakes.error_surface_result(1.0, 1.0, (0.0, 0.0)))
     assert "are the lowest point of the grid" in at_center and "at the bottom" not in at_center
 
 
 def test_error_surface_colour_bar_is_in_cross_entropy_units():
-    res = surface_results(1.0, 0.5, (0.5, -0.5))
-    res.arrays["random"] = np.geomspace(0.5, 40.0, 25).reshape(5, 5)
-    spec = SECTIONS["error-surface"].figures(res)[0]
+    import dataclasses
+    cfg, res = fakes.error_surface_result(1.0, 0.5, (0.5, -0.5))
+    res = dataclasses.replace(res, random=np.geomspace(0.5, 40.0, 25).reshape(5, 5))
+    spec = SECTIONS["error-surface"].figures(cfg, res)[0]
     bar = spec.figure.axes[1]  # the colour bar's axes
     assert "cross-entropy" in bar.get_ylabel() and "log10" not in bar.get_ylabel()
     spec.figure.canvas.draw()
@@ -58,18 +46,8 @@ def test_error_surface_colour_bar_is_in_cross_entropy_units():
     assert labels and not any("^" in s or "10^" in s for s in labels)
 
 
-def actual_task_results(train_acc: list[float], test_acc: list[float], plateau: int, epochs: int = 30,
-                        step: int = 10) -> Results:
-    models = [f"M{i}" for i in range(len(train_acc))]
-    rows = [{"dataset": "MNIST", "model": m, "params": 1000 * (i + 1), "train_loss": 0.1, "train_acc": tr,
-             "test_loss": 0.1, "test_acc": te, "best_test_acc": te, "best_epoch": plateau, "plateau_epoch": plateau,
-             "diverged_epoch": 0} for i, (m, tr, te) in enumerate(zip(models, train_acc, test_acc))]
-    datasets = {"MNIST": {"models": models, "epochs": epochs, "step_size": step, "gamma": 0.1}}
-    return Results({"datasets": datasets}, {}, {"summary": pd.DataFrame(rows)})
-
-
 def test_actual_task_claims_no_overfitting_verdict_and_no_cause_for_the_plateau():
-    text = texts("actual-task", actual_task_results([0.95, 0.96], [0.97, 0.98], plateau=14))
+    text = texts("actual-task", fakes.actual_task_result([0.95, 0.96], [0.97, 0.98], plateau=14))
     assert "overfit" not in text.replace("cannot show whether a model overfits", "")
     assert "mini- " not in text and "mini-batches" in text
     assert "freeze" not in text and "stops moving" not in text
@@ -80,79 +58,52 @@ def test_grad_norm_states_no_unmeasured_cause():
     n = 40
     loss = np.linspace(2.0, 0.1, n)
     norm = np.linspace(0.5, 3.0, n)  # rises while the loss falls: Spearman −1
-    res = Results({"config": {}}, {"epoch_norm": norm, "epoch_loss": loss, "grad_norm": np.repeat(norm, 5)},
-                  {"phases": pd.DataFrame({"epochs": ["1–40"]})})
-    text = texts("grad-norm", res)
+    text = texts("grad-norm", fakes.grad_norm_result(norm, loss))
     assert "steeper" not in text and "tends to rise while the loss falls" in text
-
-
-def simulate_results(models: list[str], losses: list[float]) -> Results:
-    rows = [{"function": "f1", "model": m, "params": 571, "final_loss_mean": v, "final_loss_sd": 0.0, "final_loss_median": v,
-             "target_variance": 0.087, "runs_at_mean": 0,
-             "converged_runs": 0, "runs": 2, "diverged_runs": 0, "converged_epoch_median": np.nan}
-            for m, v in zip(models, losses)]
-    return Results({"config": {"models": models, "converge_tol": 1e-6}}, {}, {"summary": pd.DataFrame(rows)})
 
 
 def test_simulate_finds_the_deepest_model_from_the_architectures_not_the_config_order():
     # the config lists the shallow model first; the deepest (most weight layers) is MLP-deep
-    agrees = texts("simulate", simulate_results(["MLP-shallow", "MLP-middle", "MLP-deep"], [0.04, 0.02, 0.01]))
+    agrees = texts("simulate", fakes.simulate_result(["MLP-shallow", "MLP-middle", "MLP-deep"], [0.04, 0.02, 0.01]))
     assert "the deepest model fitted best" in agrees and "contrary" not in agrees
-    disagrees = texts("simulate", simulate_results(["MLP-deep", "MLP-shallow"], [0.04, 0.01]))
+    disagrees = texts("simulate", fakes.simulate_result(["MLP-deep", "MLP-shallow"], [0.04, 0.01]))
     assert "contrary to the homework's expectation that the deepest model (MLP-deep" in disagrees
 
 
 def test_simulate_states_no_reason_tied_to_a_function_name():
-    rows = [{"function": f, "model": "MLP-deep", "params": 571, "final_loss_mean": v, "final_loss_sd": 0.0, "final_loss_median": v,
-             "target_variance": 0.087, "runs_at_mean": 0,
-             "converged_runs": 0, "runs": 2, "diverged_runs": 0, "converged_epoch_median": np.nan}
-            for f, v in (("f1", 0.5), ("f2", 0.01))]  # here f1, the smooth one, is the harder
-    text = texts("simulate", Results({"config": {"models": ["MLP-deep"], "converge_tol": 1e-6}}, {},
-                                     {"summary": pd.DataFrame(rows)}))
+    import dataclasses
+    cfg, one = fakes.simulate_result(["MLP-deep"], [0.5])
+    _, other = fakes.simulate_result(["MLP-deep"], [0.01])  # here f1, the smooth one, is the harder
+    res = dataclasses.replace(one, loss=np.concatenate([one.loss, other.loss]), pred=np.concatenate([one.pred] * 2),
+                              diverged_epoch=np.concatenate([one.diverged_epoch] * 2),
+                              target_variance=np.array([0.087, 1.0]), truth=np.concatenate([one.truth] * 2))
+    text = texts("simulate", (dataclasses.replace(cfg, functions=("f1", "f2")), res))
     assert "f1 ended with a 50× higher final loss than f2." in text
     assert "peak" not in text and "jumps" not in text
 
 
 def test_optimization_path_compares_end_distances_with_start_distances():
-    runs = pd.DataFrame({"run": [0, 1], "seed": [0, 1], "start": [0.1, 0.1], "end": [0.5, 0.52],
-                         "displacement": [10.0, 10.0]})
-    values = {"whole_evr": [0.5, 0.2], "layer_evr": [0.6, 0.2], "metric": "accuracy", "displacement_mean": 10.0,
-              "start_dist_mean": 20.0, "end_dist_mean": 19.5}
-    text = texts("optimization-path", Results(values, {}, {"runs": runs}))
+    text = texts("optimization-path", fakes.optimization_path_result([0.1, 0.1], [0.5, 0.52], start_dist=20.0,
+                                                                     end_dist=19.5, displacement=10.0))
     # ends far apart relative to the displacement (1.95×), yet no closer than they started: no "own region" claim
     assert "own region" not in text and "about as far apart as they started" in text and "displaced" in text
 
 
-def sensitivity_results(jacobian: list[float], loss_grad: list[float], diverged_batch: int | None = None) -> Results:
-    rows = [{"sweep": "batch", "batch": b, "lr": 1e-3, "steps": 10, "diverged_epoch": 0, "train_loss": 0.5,
-             "test_loss": 0.5 + 0.1 * i, "train_acc": 0.8, "test_acc": 0.7, "jacobian": j, "loss_grad": g}
-            for i, (b, j, g) in enumerate(zip((16, 64, 256, 1024), jacobian, loss_grad))]
-    rows += [{**r, "sweep": "lr", "batch": 512, "lr": lr} for r, lr in zip(rows, (1e-2, 1e-3, 1e-4, 1e-5))]
-    if diverged_batch:
-        rows.append({**rows[0], "batch": diverged_batch, "diverged_epoch": 3, "jacobian": np.nan,
-                     "loss_grad": np.nan})
-    return Results({}, {}, {"runs": pd.DataFrame(rows)})
-
-
 def test_sensitivity_disagreement_states_the_measured_directions():
-    text = texts("sensitivity", sensitivity_results([4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0]))
+    text = texts("sensitivity", fakes.sensitivity_result([4.0, 3.0, 2.0, 1.0], [1.0, 2.0, 3.0, 4.0]))
     assert "(a) falls and (b) rises with the batch size" in text
     assert "can fall while (a) rises" not in text
 
 
 def test_sensitivity_names_the_batch_size_of_a_diverged_run():
-    text = texts("sensitivity", sensitivity_results([1, 2, 3, 4], [1, 2, 3, 4], diverged_batch=4096))
+    text = texts("sensitivity", fakes.sensitivity_result([1, 2, 3, 4], [1, 2, 3, 4], diverged_batch=4096))
     assert "batch 4096 and lr 0.001 (batch-size sweep) diverged" in text
 
 
 def test_interpolation_never_says_rises_by_a_negative_amount():
     alpha = np.linspace(-0.5, 1.5, 9)
     falls_at_start = np.array([0.9, 0.8, 1.0, 1.1, 1.8, 1.5, 1.2, 1.3, 1.4])  # α = 0 (index 2) sits on a slope
-    arrays = {f"{n}/{k}": v for n in ("batch", "lr") for k, v in
-              (("alpha", alpha), ("train_loss", falls_at_start), ("test_loss", falls_at_start),
-               ("train_acc", 0.5 + 0 * alpha), ("test_acc", 0.5 + 0 * alpha))}
-    labels = {"batch": ["batch 64", "batch 1024"], "lr": ["lr 0.01", "lr 0.001"]}
-    text = texts("interpolation", Results({"labels": labels}, arrays, {}))
+    text = texts("interpolation", fakes.interpolation_result(alpha, falls_at_start))
     assert "rises by -" not in text and "rises by −" not in text
     assert "falls by 0.05" in text and "no sharpness comparison" in text
 
@@ -165,7 +116,7 @@ def tick_labels(fig, ax) -> list[str]:
 
 def test_log_axes_under_two_decades_have_plain_tick_labels():
     from report import plots
-    from report.context import png_bytes
+    from report.document import png_bytes
     from report.outputs import FigureSpec
     fig, (ax,) = plots.new_figure()
     ax.plot([1, 2, 3], [2.1, 3.5, 9.0])
@@ -189,8 +140,8 @@ def test_minimal_ratio_qualifies_minima_by_the_flat_directions():
     runs = pd.DataFrame({"loss": [1e-3, 2e-3, 3e-3], "grad_norm": [1e-4] * 3, "reached": [10, 20, 0],
                          "ratio": [0.2, 0.15, 0.1], "positive": [64, 48, 32], "negative": [0, 0, 5],
                          "near_zero": [257, 273, 284], "ratio_nonzero": [1.0, 1.0, 32 / 37],
-                         "eig_min": [-1e-9, -1e-9, -0.1], "eig_max": [2.0] * 3, "met_tol": [True, True, False]})
-    text = texts("minimal-ratio", Results({"config": {"gn_tol": 1e-3}, "params": 321}, {}, {"runs": runs}))
+                         "eig_min": [-1e-9, -1e-9, -0.1], "eig_max": [2.0] * 3})
+    text = texts("minimal-ratio", fakes.minimal_ratio_result(runs))
     assert "strict local minimum" not in text
     assert "2 runs have no eigenvalue below −τ (a minimum up to the flat directions" in text
     assert "1 have at least one (a saddle point)" in text and "0 runs have a ratio of 1" in text

@@ -7,25 +7,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--set", "simulate.epochs=30", "--set", "simulate.seeds=2", "--set", "simulate.n_grid=50",
-        "--set", "actual-task.cifar_epochs=1", "--set", "actual-task.cifar_train=256",
-        "--set", "actual-task.cifar_test=128", "--set", "actual-task.mnist_epochs=1",
-        "--set", "actual-task.mnist_train=500", "--set", "actual-task.mnist_test=200",
+TINY = ["--set", "simulate.train.epochs=30", "--set", "simulate.seeds=2", "--set", "simulate.n_grid=50",
+        "--set", "actual-task.cifar.epochs=1", "--set", "actual-task.cifar_data.n_train=256",
+        "--set", "actual-task.cifar_data.n_test=128", "--set", "actual-task.mnist.epochs=1",
+        "--set", "actual-task.mnist_data.n_train=500", "--set", "actual-task.mnist_data.n_test=200",
         "--set", "actual-task.cifar_models=CNN-shallow,CNN-deep",
-        "--set", "optimization-path.epochs=3", "--set", "optimization-path.runs=3",
-        "--set", "optimization-path.n_train=200", "--set", "optimization-path.n_test=100",
-        "--set", "optimization-path.batch_size=100", "--set", "grad-norm.epochs=20",
-        "--set", "minimal-ratio.runs=5", "--set", "minimal-ratio.epochs=50", "--set", "minimal-ratio.gn_steps=20",
-        "--set", "error-surface.epochs=1", "--set", "error-surface.n_train=300", "--set", "error-surface.n_eval=100",
-        "--set", "error-surface.grid=5", "--set", "random-labels.epochs=2", "--set", "random-labels.n_train=300",
-        "--set", "random-labels.n_test=200"]
-for _exp in ("param-count", "interpolation", "sensitivity", "sharpness"):
-    TINY += ["--set", f"{_exp}.epochs=1", "--set", f"{_exp}.n_train=200", "--set", f"{_exp}.n_test=100",
+        "--set", "optimization-path.train.epochs=3", "--set", "optimization-path.runs=3",
+        "--set", "optimization-path.data.n_train=200", "--set", "optimization-path.data.n_test=100",
+        "--set", "optimization-path.train.batch_size=100", "--set", "grad-norm.train.epochs=20",
+        "--set", "minimal-ratio.runs=5", "--set", "minimal-ratio.train.epochs=50", "--set", "minimal-ratio.gn_steps=20",
+        "--set", "error-surface.train.epochs=1", "--set", "error-surface.n_train=300",
+        "--set", "error-surface.n_eval=100", "--set", "error-surface.grid=5", "--set", "random-labels.train.epochs=2",
+        "--set", "random-labels.data.n_train=300", "--set", "random-labels.data.n_test=200"]
+for _exp in ("param-count", "interpolation", "sensitivity"):
+    TINY += ["--set", f"{_exp}.train.epochs=1", "--set", f"{_exp}.data.n_train=200", "--set", f"{_exp}.data.n_test=100",
              "--set", f"{_exp}.n_eval_train=100"]
 TINY += ["--set", "param-count.models=CNN-21,CNN-22,CNN-23", "--set", "interpolation.n_alpha=5",
-         "--set", "sensitivity.n_sens=50", "--set", "sharpness.n_sens=50", "--set", "sharpness.n_sharp=50",
-         "--set", "sharpness.ascent_steps=2", "--set", "sensitivity.lrs=0.1,0.001,0.00001", "--set", "sharpness.lrs=0.1,0.001,0.00001",
-         "--set", "sharpness.batch_sizes=16,64,256,1024,4096", "--set", "sensitivity.batch_sizes=16,64,256,1024,4096"]
+         "--set", "sensitivity.n_sens=50", "--set", "sharpness.n_sharp=50", "--set", "sharpness.ascent_steps=2",
+         "--set", "sensitivity.lrs=0.1,0.001,0.00001", "--set", "sensitivity.batch_sizes=16,64,256,1024,4096"]
 
 
 def build(*args, cwd=ROOT, timeout=600, env: dict | None = None):
@@ -48,7 +47,7 @@ def test_unknown_only_lists_valid_ids(tmp_path):
 
 
 def test_unknown_set_key_lists_valid_keys(tmp_path):
-    assert_one_line_error(build("--set", "simulate.nosuch=1", "--out", str(tmp_path)), "nosuch", "epochs")
+    assert_one_line_error(build("--set", "simulate.nosuch=1", "--out", str(tmp_path)), "nosuch", "train.epochs")
 
 
 def test_unwritable_out_fails_before_training(tmp_path):
@@ -98,7 +97,7 @@ def test_second_build_reuses_stored_results(tiny_build):
 
 def test_changed_config_reruns_only_that_experiment(tiny_build):
     out, _ = tiny_build
-    proc = build("--out", str(out), "--no-pdf", *TINY, "--set", "simulate.epochs=31")
+    proc = build("--out", str(out), "--no-pdf", *TINY, "--set", "simulate.train.epochs=31")
     assert proc.returncode == 0, proc.stderr
     assert "running simulate" in proc.stderr and "running actual-task" not in proc.stderr
 
@@ -111,12 +110,51 @@ def test_summary_json_has_every_experiment_with_its_headline_numbers(tiny_build)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["profile"] == "quick" and list(summary["experiments"]) == list(REGISTRY)
     for exp_id, entry in summary["experiments"].items():
-        assert entry["status"] in ("run", "stored") and entry["steps"] > 0 and entry["wall_s"] > 0, exp_id
-        assert (out / "runs" / exp_id / entry["key"] / "results.json").is_file(), exp_id  # the stored result it shows
+        assert entry["status"] in ("run", "stored") and entry["wall_s"] > 0, exp_id
+        assert entry["steps"] > 0 or exp_id == "sharpness", exp_id  # sharpness trains nothing: its models are sensitivity's
+        assert (out / "runs" / exp_id / entry["key"] / "result.npz").is_file(), exp_id  # the stored result it shows
         numbers = [v for v in entry["headline"].values() if isinstance(v, (int, float))]
         assert numbers and any(math.isfinite(v) for v in numbers), exp_id
     params = summary["experiments"]["param-count"]["headline"]
     assert params["params.CNN-21"] < params["params.CNN-22"] < params["params.CNN-23"]
+
+
+def dry_run_rows(stdout: str) -> dict[str, list[str]]:
+    """experiment -> [key, result, time] from the table --dry-run prints."""
+    from hw1core.experiments import REGISTRY
+    rows = {}
+    for line in stdout.splitlines():
+        cells = line.split(maxsplit=2)
+        if cells and cells[0] in REGISTRY:
+            key, rest = cells[1], cells[2]
+            rows[cells[0]] = [key, rest[:26].strip(), rest[26:].strip()]
+    return rows
+
+
+def test_dry_run_shows_every_key_and_what_would_run_and_changes_nothing(tiny_build):
+    import json
+    out, _ = tiny_build
+    before = sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*"))
+    proc = build("--out", str(out), "--dry-run", *TINY, "--set", "grad-norm.train.epochs=21")
+    assert proc.returncode == 0, proc.stderr
+    rows = dry_run_rows(proc.stdout)
+    summary = json.loads((out / "summary.json").read_text())["experiments"]
+    assert list(rows) == list(summary)
+    for exp_id, (key, status, took) in rows.items():
+        if exp_id == "grad-norm":
+            assert key != summary[exp_id]["key"] and status == "would run" and "under an earlier key" in took
+        else:
+            assert key == summary[exp_id]["key"] and status == "stored" and took.endswith(" s"), exp_id
+    assert sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*")) == before  # nothing written
+
+
+def test_dry_run_of_an_empty_output_folder_would_run_everything_and_creates_nothing(tmp_path):
+    proc = build("--out", str(tmp_path / "out"), "--dry-run", "--full", "--only", "sharpness")
+    assert proc.returncode == 0, proc.stderr
+    rows = dry_run_rows(proc.stdout)
+    assert rows["sharpness"][1] == "would run" and rows["sensitivity"][1] == "would run"  # what sharpness reads
+    assert rows["simulate"][1] == "not built (not selected)" and len({r[0] for r in rows.values()}) == 11
+    assert not (tmp_path / "out").exists()
 
 
 def test_render_trains_nothing_and_reuses_every_stored_result(tiny_build):

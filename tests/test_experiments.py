@@ -1,54 +1,89 @@
 """Compute stages on small real inputs: what they record and how they summarise seeds."""
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from hw1core import engine
+from hw1core.context import RunContext
 from hw1core.experiments import optimization_path, simulate
+from hw1core.store import Store
+from report.sections import simulate as simulate_section
 
-CPU = SimpleNamespace(device=torch.device("cpu"))
 
-
-def test_optimization_path_always_records_the_final_weights():
-    cfg = optimization_path.Config(model="MLP-middle", runs=2, epochs=4, every=3, batch_size=100, n_points=100)
-    out = optimization_path.train_runs(cfg, CPU)
-    assert out["epochs"].tolist() == [0, 3, 4]  # start, every 3 epochs, and the last epoch although 4 % 3 != 0
-    assert out["whole"].shape == (2, 3, 2) and out["metric"].shape == (2, 3)
+def test_optimization_path_always_records_the_final_weights(tmp_path):
+    cfg = optimization_path.Config(model="MLP-middle", runs=2, every=3, n_points=100,
+                                   train=engine.TrainConfig(epochs=4, batch_size=100, lr=4e-4))
+    out = optimization_path.train_runs(cfg, RunContext(torch.device("cpu"), None, Store(tmp_path), "o", "k"))
+    assert out.epochs.tolist() == [0, 3, 4]  # start, every 3 epochs, and the last epoch although 4 % 3 != 0
+    assert out.whole.shape == (2, 3, 2) and out.values.shape == (2, 3)
 
 
 def test_seed_spread_is_the_sample_standard_deviation_over_finite_seeds():
-    mean, sd = simulate.seed_spread(np.array([1.0, 2.0, 3.0, np.nan]))
+    spread = simulate_section.seed_spread
+    mean, sd = spread(np.array([1.0, 2.0, 3.0, np.nan]))
     assert mean == 2.0 and sd == 1.0  # ddof 1; the population sd would be 0.816
-    assert math.isnan(simulate.seed_spread(np.array([5.0]))[1])  # one seed has no spread
-    assert all(math.isnan(v) for v in simulate.seed_spread(np.array([np.nan, np.nan])))
+    assert math.isnan(spread(np.array([5.0]))[1])  # one seed has no spread
+    assert all(math.isnan(v) for v in spread(np.array([np.nan, np.nan])))
 
 
 @pytest.mark.parametrize("arch", simulate.Config().models)
 def test_every_default_simulate_model_learns_f1_within_seconds(arch):
-    """The course's models leave the mean of f1 quickly (report R's 1→1 input layer kept most seeds there)."""
-    from hw1core import data, engine
+    """The course's models leave the mean of f1 quickly (a 1→1 input layer in front kept most seeds there)."""
+    from hw1core import data
     x = torch.linspace(-1, 1, 300).unsqueeze(1)
     y = data.FUNCTIONS["f1"][1](x)
-    ens = engine.Ensemble(arch, [0, 1, 2])
-    hist = engine.train(ens, engine.Task(x, y), engine.TrainConfig(600, 64, 4e-4, 1e-4, loss="mse"))
+    stack = engine.Stack(arch, [0, 1, 2])
+    hist = engine.train(stack, engine.Task(x, y, loss="mse"), engine.TrainConfig(600, 64, 4e-4, 1e-4))
     assert np.median(hist.train_loss[:, -1]) < 0.25 * float(y.var(unbiased=False))
 
 
 def test_simulate_counts_the_seeds_that_stay_at_the_mean():
-    from hw1core.results import Results
+    from fakes import simulate_result
     from report.format import render_finding
-    from report.sections import SECTIONS
-    import pandas as pd
-    rows = [{"function": "f1", "model": m, "params": 573, "final_loss_mean": v, "final_loss_sd": 0.0,
-             "final_loss_median": v, "target_variance": 0.0869, "runs_at_mean": n, "converged_runs": 0, "runs": 3,
-             "diverged_runs": 0, "converged_epoch_median": np.nan}
-            for m, v, n in (("MLP-deep-r", 0.0869, 3), ("MLP-deep", 0.005, 0))]
-    res = Results({"config": {"models": ["MLP-deep-r", "MLP-deep"], "converge_tol": 1e-6}}, {},
-                  {"summary": pd.DataFrame(rows)})
-    text = " ".join(render_finding(f) for f in SECTIONS["simulate"].findings(res))
-    assert "3 of 3 seeds of MLP-deep-r (report R's variant, with a 1→1 input layer) stayed at the mean of f1" in text
+    cfg, res = simulate_result(["MLP-deep-r", "MLP-deep"], [0.0869, 0.005])
+    text = " ".join(render_finding(f) for f in simulate_section.findings(cfg, res))
+    assert "3 of 3 seeds of MLP-deep-r (the variant with a 1→1 input layer) stayed at the mean of f1" in text
     assert "seeds of MLP-deep " not in text
-    table = SECTIONS["simulate"].tables(res)[0].frame
+    table = simulate_section.tables(cfg, res)[0].frame
     assert table["seeds at the mean"].tolist() == ["3/3", "0/3"]
+
+
+def test_sharpness_of_a_sweep_whose_every_model_diverged_is_nan_and_its_section_renders(tmp_path):
+    from fakes import sensitivity_result
+    from hw1core.experiments import sensitivity, sharpness
+    from report.format import render_finding
+    from report.sections import sharpness as sharpness_section
+    sens_cfg, sens = sensitivity_result([1.0] * 4, [1.0] * 4)
+    sens.runs.loc[sens.runs["sweep"] == "batch", "diverged_epoch"] = 2
+    ctx = RunContext(torch.device("cpu"), None, Store(tmp_path), "sharpness", "k",
+                     inputs={"sensitivity": (sens_cfg, sens)})
+    cfg = sharpness.Config()
+    res = sharpness.run(cfg, ctx)
+    assert res.sharpness.shape == (len(cfg.eps), 4) and np.isnan(res.sharpness).all()
+    assert res.models["batch"].tolist() == [16, 64, 256, 1024]
+    [render_finding(f) for f in sharpness_section.findings(cfg, res)]
+    assert len(sharpness_section.figures(cfg, res)) == 1 and len(sharpness_section.tables(cfg, res)) == 1
+
+
+def test_sharpness_reads_the_models_and_sensitivities_of_the_sensitivity_it_is_given(tmp_path):
+    from hw1core import recipes
+    from hw1core.experiments import sensitivity, sharpness
+    from hw1core.settings import resolve
+    store = Store(tmp_path)
+    over = {"train.epochs": "1", "data.n_train": "200", "data.n_test": "100", "n_eval_train": "100", "n_sens": "20",
+            "batch_sizes": "50,100", "lrs": "0.001"}
+    sens_cfg = resolve("sensitivity", sensitivity.Config, "quick", over)
+    sens = sensitivity.run(sens_cfg, RunContext(torch.device("cpu"), None, store, "sensitivity", "s"))
+    calls = []
+    real = recipes.train_cifar
+    import unittest.mock
+    with unittest.mock.patch.object(recipes, "train_cifar", lambda *a, **k: calls.append(1) or real(*a, **k)):
+        res = sharpness.run(resolve("sharpness", sharpness.Config, "quick", {"n_sharp": "20", "ascent_steps": "1"}),
+                            RunContext(torch.device("cpu"), None, store, "sharpness", "h",
+                                       inputs={"sensitivity": (sens_cfg, sens)}))
+    assert calls == []  # no model trained or loaded again: the weights come from sensitivity's Result
+    batch = sens.runs[sens.runs["sweep"] == "batch"]
+    assert res.models["jacobian"].tolist() == batch["jacobian"].tolist()
+    assert np.isfinite(res.sharpness).all() and (res.sharpness >= 0).all()

@@ -1,5 +1,9 @@
-"""Store keys follow the code that computes a result, and nothing else."""
+"""Store keys follow exactly what a computation reads: its resolved settings and the code it runs, data loading and
+the run context included; never quick values, rules, messages, display tables, captions or sentences."""
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,8 +67,8 @@ def test_presentation_comments_and_docstrings_leave_every_key_unchanged(tree, re
 
 
 def test_an_edit_to_sensitivitys_sweep_changes_sensitivity_and_sharpness_only(tree):
-    assert changed_after(tree, "hw1core/experiments/sensitivity.py", "return [run(b, cfg.batch_lr)",
-                         "return [run(b, 2 * cfg.batch_lr)") == {"sensitivity", "sharpness"}
+    assert changed_after(tree, "hw1core/experiments/sensitivity.py", "batch_size=b))", "batch_size=2 * b))") == \
+        {"sensitivity", "sharpness"}
 
 
 def test_an_edit_to_one_experiments_training_code_changes_its_key_alone(tree):
@@ -75,6 +79,37 @@ def test_an_edit_to_one_experiments_training_code_changes_its_key_alone(tree):
 def test_an_edit_to_shared_code_changes_the_keys_of_its_users(tree):
     users = {exp_id for exp_id, m in REGISTRY.items() if "hw1core.recipes" in dependencies(m.__name__)}
     assert {"param-count", "interpolation", "sensitivity", "sharpness"} <= users and "simulate" not in users
-    assert changed_after(tree, "hw1core/recipes.py", "n_eval_train: int = 10_000", "n_eval_train: int = 9_000") == \
+    assert changed_after(tree, "hw1core/recipes.py", "run.n_eval_train, seed + 1)", "run.n_eval_train, seed + 2)") == \
         users | {"_shared"}
     assert changed_after(tree, "hw1core/engine.py", "\ndef ", "\nSTEP_VERSION = 2\n\n\ndef ") == set(keys(tree))
+
+
+def test_an_edit_to_data_loading_or_the_run_context_changes_the_keys_of_the_experiments_that_load_data(tree):
+    loaders = {exp_id for exp_id, m in REGISTRY.items() if "hw1core.context" in dependencies(m.__name__)}
+    assert loaders == set(REGISTRY)  # every compute stage runs in a RunContext, which loads the data sets
+    assert changed_after(tree, "hw1core/context.py", "return train.to(device), test.to(device)",
+                         "return train.to(device), test.to(device)[::-1]") == set(REGISTRY) | {"_shared"}
+    assert changed_after(tree, "hw1core/data.py", "splits.append(Split(ds.data.unsqueeze(1).contiguous()",
+                         "splits.append(Split(ds.data.unsqueeze(1)") >= {"actual-task", "random-labels"}
+
+
+def store_keys_of(root: Path) -> dict[str, dict[str, str]]:
+    """Both profiles' store keys as the code under `root` computes them (in a fresh interpreter)."""
+    code = ("import json; from hw1core import settings; from hw1core.experiments import REGISTRY, store_keys; "
+            "print(json.dumps({p: store_keys({i: settings.resolve(i, m.Config, p, {}) for i, m in REGISTRY.items()}) "
+            "for p in settings.PROFILES}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_quick_values_rules_messages_and_display_tables_never_enter_a_key(tree):
+    before = store_keys_of(tree)
+    edit(tree, "hw1core/experiments/simulate.py", "quick=dict(epochs=600)", "quick=dict(epochs=700)")
+    after = store_keys_of(tree)
+    assert after["full"] == before["full"]  # a quick value leaves every full-profile key as it was
+    assert {i for i in before["quick"] if before["quick"][i] != after["quick"][i]} == {"simulate"}
+    edit(tree, "hw1core/rules.py", '"a positive number"', '"a number above zero"')  # a rule's message
+    edit(tree, "hw1core/rules.py", "v > 0 else", "v > 0.0 else")  # and the rule itself
+    edit(tree, "hw1core/experiments/error_surface.py", "setting(41, odd_at_least(3)", "setting(41, odd_at_least(5)")
+    edit(tree, "report/sections/grad_norm.py", "def tables(", "def tables_(")  # the display tables moved there
+    assert store_keys_of(tree) == after

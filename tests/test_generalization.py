@@ -6,9 +6,9 @@ from hw1core import analysis, data, engine
 from hw1core.experiments import random_labels
 
 
-def linear_ensemble(inputs: int, seed: int = 0) -> engine.Ensemble:
+def linear_stack(inputs: int, seed: int = 0) -> engine.Stack:
     """An ensemble whose one member is a plain linear classifier on flattened inputs."""
-    ens = engine.Ensemble("CNN-shallow", [seed])
+    ens = engine.Stack("CNN-shallow", [seed])
     torch.manual_seed(seed)
     lin = torch.nn.Linear(inputs, 10)
     ens.params = {"1.weight": lin.weight.detach().clone().unsqueeze(0), "1.bias": lin.bias.detach().clone().unsqueeze(0)}
@@ -20,7 +20,7 @@ def linear_ensemble(inputs: int, seed: int = 0) -> engine.Ensemble:
 def test_jacobian_sensitivity_of_a_linear_model_is_analytic(cifar):
     """softmax(Wx + b) has Jacobian (diag(p) − ppᵀ)W."""
     x = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, False)(cifar[1].x[:20], False)
-    ens = linear_ensemble(3 * 32 * 32)
+    ens = linear_stack(3 * 32 * 32)
     norms = analysis.jacobian_norms(ens, ens.params, x)
     w, b = ens.params["1.weight"][0], ens.params["1.bias"][0]
     for i in range(len(x)):
@@ -33,7 +33,7 @@ def test_loss_gradient_sensitivity_of_a_linear_model_is_analytic(cifar):
     """∂CE/∂x = Wᵀ(p − onehot(y)) for a linear model."""
     x = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, False)(cifar[1].x[:10], False)
     y = cifar[1].y[:10]
-    ens = linear_ensemble(3 * 32 * 32, seed=1)
+    ens = linear_stack(3 * 32 * 32, seed=1)
     norms = analysis.loss_gradient_norms(ens, ens.params, x, y)
     w, b = ens.params["1.weight"][0], ens.params["1.bias"][0]
     for i in range(len(x)):
@@ -45,7 +45,7 @@ def test_loss_gradient_sensitivity_of_a_linear_model_is_analytic(cifar):
 def trained_pair(cifar):
     train = cifar[0].subset(600)
     transform = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, True)
-    ens = engine.Ensemble("CNN-shallow", [0, 1])
+    ens = engine.Stack("CNN-shallow", [0, 1])
     engine.train(ens, engine.Task(train.x, train.y, transform=transform), engine.TrainConfig(1, 100, 1e-3))
     return ens, transform
 
@@ -88,13 +88,14 @@ def test_resized_mnist_is_32_by_32_uint8(mnist):
 def test_a_shared_cifar_model_evaluates_only_after_training(tmp_path, monkeypatch):
     """Its users read the final metrics alone, so no epoch pays for a test-set evaluation."""
     from hw1core import recipes
-    from hw1core.experiments import Context
+    from hw1core.context import RunContext
     from hw1core.store import Store
     calls = []
     real = engine.evaluate
     monkeypatch.setattr(engine, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
-    ctx = Context(torch.device("cpu"), None, Store(tmp_path), "test", "k")
-    run = recipes.CifarRun("CNN-21", epochs=3, batch_size=100, lr=1e-3, n_train=300, n_test=100, n_eval_train=100)
+    ctx = RunContext(torch.device("cpu"), None, Store(tmp_path), "test", "k")
+    run = recipes.CifarRun("CNN-21", engine.TrainConfig(epochs=3, batch_size=100, lr=1e-3),
+                           data.Sizes(n_train=300, n_test=100), n_eval_train=100)
     out = recipes.train_cifar(run, ctx, desc="test")
     assert len(calls) == 2  # the final training-set and test-set metrics, not one per epoch
-    assert 0 <= out["final_test_acc"] <= 1 and int(out["steps"]) == 9
+    assert 0 <= out.final_test_acc <= 1 and out.steps == 9 and out.weights.shape == (engine.Stack("CNN-21", [0]).flat_params().shape[1],)

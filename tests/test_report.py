@@ -1,25 +1,17 @@
 import pytest
 import numpy as np
-import pandas as pd
 
-from hw1core.experiments import simulate
-from hw1core.results import Results
-from report.context import Section, build_context
+from fakes import simulate_result
+from hw1core import engine
+from report.document import Section, document
 from report.outputs import Finding, Question
 from report.sections import simulate as simulate_view
 from report.format import fmt_number, render_finding
 from report.render import render_html
 
 
-def simulate_results(losses: dict[str, float]) -> Results:
-    """Summary rows as simulate.run would store them, with given final losses."""
-    cfg = simulate.Config(functions=("f1",), seeds=2)
-    rows = [{"function": "f1", "model": m, "params": 573, "final_loss_mean": v, "final_loss_sd": 0.0, "final_loss_median": v,
-             "target_variance": 0.087, "runs_at_mean": 0,
-             "converged_runs": 0, "runs": 2, "diverged_runs": 0, "converged_epoch_median": np.nan}
-            for m, v in losses.items()]
-    from dataclasses import asdict
-    return Results({"config": asdict(cfg)}, {}, {"summary": pd.DataFrame(rows)})
+def simulate_findings(losses: dict[str, float]) -> list[Finding]:
+    return simulate_view.findings(*simulate_result(list(losses), list(losses.values())))
 
 
 def test_number_formats():
@@ -32,8 +24,7 @@ def test_number_formats():
 
 
 def test_simulate_finding_names_the_measured_best_model():
-    res = simulate_results({"MLP-deep": 0.02, "MLP-middle": 0.01, "MLP-shallow": 0.04})
-    first = simulate_view.findings(res)[0]
+    first = simulate_findings({"MLP-deep": 0.02, "MLP-middle": 0.01, "MLP-shallow": 0.04})[0]
     assert first.values["best"] == "MLP-middle" and first.values["worst"] == "MLP-shallow"
     assert first.values["ratio"] == 4.0
     text = render_finding(first)
@@ -41,37 +32,40 @@ def test_simulate_finding_names_the_measured_best_model():
 
 
 def test_simulate_finding_agrees_with_expectation_when_deep_wins():
-    res = simulate_results({"MLP-deep": 0.01, "MLP-middle": 0.02, "MLP-shallow": 0.04})
-    assert "the deepest model fitted best" in render_finding(simulate_view.findings(res)[0])
+    first = simulate_findings({"MLP-deep": 0.01, "MLP-middle": 0.02, "MLP-shallow": 0.04})[0]
+    assert "the deepest model fitted best" in render_finding(first)
 
 
 def test_converged_epoch():
-    assert simulate.converged_epoch(np.array([1.0, 0.5, 0.4, 0.4, 0.4]), 1e-6) == 3
-    assert simulate.converged_epoch(np.array([1.0, 0.5, 0.4]), 1e-6) is None
-    assert simulate.converged_epoch(np.array([0.4, 0.4, 0.4]), 1e-6) == 1
+    assert simulate_view.converged_epoch(np.array([1.0, 0.5, 0.4, 0.4, 0.4]), 1e-6) == 3
+    assert simulate_view.converged_epoch(np.array([1.0, 0.5, 0.4]), 1e-6) is None
+    assert simulate_view.converged_epoch(np.array([0.4, 0.4, 0.4]), 1e-6) == 1
 
 
 def test_template_escapes_every_value(monkeypatch):
-    res = simulate_results({"MLP-deep": 0.01, "MLP-middle": 0.02, "MLP-shallow": 0.04})
-    monkeypatch.setattr(simulate_view, "figures", lambda r: [])
+    cfg, res = simulate_result(["MLP-deep", "MLP-middle"], [0.01, 0.02])
+    monkeypatch.setattr(simulate_view, "figures", lambda c, r: [])
     monkeypatch.setattr(simulate_view, "FIGURES", ())
     monkeypatch.setattr(simulate_view, "QUESTIONS", [Question("q", "1", ["findings"])])
-    monkeypatch.setattr(simulate_view, "findings", lambda r: [Finding("{x}", {"x": "<script>alert(1)</script>"})])
-    monkeypatch.setattr(simulate_view, "tables", lambda r: [])
+    monkeypatch.setattr(simulate_view, "findings", lambda c, r: [Finding("x", "{x}", {"x": "<script>alert(1)</script>"})])
+    monkeypatch.setattr(simulate_view, "tables", lambda c, r: [])
     monkeypatch.setattr(simulate_view, "TABLES", ())
     info = {"profile": "quick", "generated": "now", "device": "cpu", "commit": "c", "versions": "v", "seeds": "s",
             "command": "c", "bench": None}
-    html = render_html(build_context([Section("simulate", simulate_view, simulate.Config(), res, {})], info))
+    html = render_html(document([Section("simulate", simulate_view, cfg, res, "run")], info))
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
 def test_schedule_text_states_the_rate_the_schedule_really_ends_at():
-    from hw1core import engine
     from report.format import schedule_text
+    x, y = np.linspace(-1, 1, 8, dtype=np.float32)[:, None], np.zeros((8, 1), np.float32)
+    import torch
+    task = engine.Task(torch.from_numpy(x), torch.from_numpy(y), loss="mse")
     for epochs in (25, 30, 100):
-        cfg = engine.TrainConfig(epochs, 64, 4e-4, step_size=10, gamma=0.1)
+        cfg = engine.TrainConfig(epochs, 8, 4e-4, step_size=10, gamma=0.1)
+        last_lr = engine.train(engine.Stack("MLP-middle", [0]), task, cfg).lr[-1]  # the rate torch's StepLR set
         text = schedule_text(cfg.lr, cfg.step_size, cfg.gamma, epochs)
-        assert f"last epoch runs at lr {engine.lr_at(cfg, epochs - 1):g}" in text
+        assert f"last epoch runs at lr {last_lr:g}" in text
     assert "so training stops after epoch 30" in schedule_text(4e-4, 10, 0.1, 30)
     assert "stops" not in schedule_text(4e-4, 10, 0.1, 25)
     assert "its last 70 epochs, from epoch 31" in schedule_text(4e-4, 10, 0.1, 100)

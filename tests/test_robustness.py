@@ -7,11 +7,9 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 
 import build
 from hw1core import store as store_module
-from hw1core.results import Results
 from report.sections import sensitivity
 from test_cli import ROOT, TINY, assert_one_line_error
 from test_cli import build as run_build
@@ -49,26 +47,27 @@ def test_force_reruns_only_the_named_experiment(tmp_path):
 
 
 def test_wrong_type_value_is_one_line(tmp_path):
-    assert_one_line_error(run_build("--set", "simulate.epochs=lots", "--out", str(tmp_path)), "simulate.epochs", "int")
+    assert_one_line_error(run_build("--set", "simulate.train.epochs=lots", "--out", str(tmp_path)),
+                          "simulate.train.epochs", "int")
 
 
 def test_full_disk_is_one_line_and_keeps_stored_results(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     args = ["--out", str(out), "--only", "grad-norm", "--no-pdf", *TINY]
     assert build.main(args) == 0
-    stored = sorted(p.read_bytes() for p in out.rglob("results.json"))
+    stored = sorted(p.read_bytes() for p in out.rglob("result.npz"))
 
     def full_disk(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store_module, "save_npz", full_disk)
+    monkeypatch.setattr(store_module, "save_record", full_disk)
     capsys.readouterr()
     assert build.main(["--out", str(out), "--only", "minimal-ratio", "--no-pdf", *TINY]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert [l for l in err.splitlines() if l.startswith("error:")] == [
         l for l in err.splitlines() if "No space left on device" in l]
-    assert sorted(p.read_bytes() for p in out.rglob("results.json")) == stored
+    assert sorted(p.read_bytes() for p in out.rglob("result.npz")) == stored
     assert not list(out.rglob("*.tmp"))
 
 
@@ -77,7 +76,7 @@ def test_same_config_and_seed_give_identical_numbers(tmp_path):
     for name in ("a", "b"):
         proc = run_build("--out", str(tmp_path / name), "--only", "grad-norm,minimal-ratio", "--no-pdf", *TINY)
         assert proc.returncode == 0, proc.stderr
-        arrays.append({p.relative_to(tmp_path / name): p for p in (tmp_path / name).rglob("arrays.npz")})
+        arrays.append({p.relative_to(tmp_path / name): p for p in (tmp_path / name).rglob("result.npz")})
     assert arrays[0].keys() == arrays[1].keys() and arrays[0]
     for rel, path in arrays[0].items():
         with np.load(path) as a, np.load(arrays[1][rel]) as b:
@@ -86,15 +85,12 @@ def test_same_config_and_seed_give_identical_numbers(tmp_path):
 
 
 def test_diverged_runs_are_shown_as_diverged():
-    rows = [{"sweep": "lr", "batch": 512, "lr": lr, "steps": 10, "diverged_epoch": d, "train_loss": tl,
-             "test_loss": tl, "train_acc": 0.3, "test_acc": 0.3, "jacobian": j, "loss_grad": j}
-            for lr, d, tl, j in ((0.1, 2, np.nan, np.nan), (0.01, 0, 1.5, 0.2), (0.001, 0, 1.6, 0.1), (1e-4, 0, 2.0, 0.05))]
-    rows += [{**r, "sweep": "batch", "batch": b, "lr": 1e-3} for r, b in zip(rows[1:], (16, 64, 256))]
-    res = Results({}, {}, {"runs": pd.DataFrame(rows)})
-    table = sensitivity.tables(res)[0].frame
-    assert table["diverged"].tolist()[0] == "epoch 2"
-    assert any("diverged" in f.template and f.values["e"] == 2 for f in sensitivity.findings(res))
-    assert len(sensitivity.figures(res)) == 4
+    from fakes import sensitivity_result
+    cfg, res = sensitivity_result([0.2, 0.1, 0.05, 0.02], [0.2, 0.1, 0.05, 0.02], diverged_lr=0.1)
+    table = sensitivity.tables(cfg, res)[0].frame
+    assert table["diverged"].tolist()[-1] == "epoch 3" and set(table["diverged"].tolist()[:-1]) == {"no"}
+    assert any("diverged" in f.template and f.values["e"] == 3 for f in sensitivity.findings(cfg, res))
+    assert len(sensitivity.figures(cfg, res)) == 4
 
 
 def test_no_pickle_loading_anywhere():

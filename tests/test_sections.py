@@ -2,15 +2,20 @@
 import time
 import types
 
-from hw1core.experiments import REGISTRY, Experiment
+import dataclasses
+
+from hw1core.experiments import REGISTRY
 from report.outputs import Question
-from report.sections import SECTIONS, Presentation, load_sections, reference_errors
+from report.sections import PRESENTATION, SECTIONS, load_sections, reference_errors
 
 
 def test_every_experiment_has_both_stages():
     assert list(SECTIONS) == list(REGISTRY)
-    assert all(isinstance(m, Experiment) for m in REGISTRY.values())
-    assert all(isinstance(v, Presentation) for v in SECTIONS.values())
+    for exp_id, m in REGISTRY.items():
+        assert m.ID == exp_id and callable(m.run)
+        assert dataclasses.is_dataclass(m.Config) and m.Config.__dataclass_params__.frozen
+        assert dataclasses.is_dataclass(m.Result) and "steps" in {f.name for f in dataclasses.fields(m.Result)}
+    assert all(hasattr(v, n) for v in SECTIONS.values() for n in PRESENTATION)
 
 
 def test_the_shipped_sections_load_in_milliseconds_without_errors():

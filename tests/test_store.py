@@ -1,41 +1,78 @@
+"""The store: any record saved and loaded from its fields alone, atomically, with damage treated as absence."""
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from hw1core.fingerprint import code_fingerprint
-from hw1core.results import Results
-from hw1core.store import Store, config_key
+from hw1core.results import Dims, Provenance
+from hw1core.store import Store, config_key, load_record, save_record
 
 
-def test_roundtrip(tmp_path):
-    store = Store(tmp_path)
-    res = Results({"a": 1, "b": [1.5, float("nan")]}, {"x/y": np.arange(5.0)},
-                  {"t": pd.DataFrame({"m": ["p", "q"], "v": [1.0, 2.0]})}, {"wall_s": 1.0})
-    store.save("exp", "k1", res)
-    back = store.load("exp", "k1")
-    assert back.values["a"] == 1 and np.isnan(back.values["b"][1])
-    assert np.array_equal(back.arrays["x/y"], np.arange(5.0))
-    pd.testing.assert_frame_equal(back.tables["t"], res.tables["t"])
+@dataclass(frozen=True)
+class Inner:
+    curve: Annotated[np.ndarray, Dims("epoch")]
+    label: str
+
+
+@dataclass(frozen=True)
+class Record:
+    steps: int
+    loss: Annotated[np.ndarray, Dims("seed", "epoch")]
+    spread: float
+    names: list
+    runs: pd.DataFrame
+    inner: Inner
+
+
+@dataclass(frozen=True)
+class Other:
+    steps: int
+
+
+def record() -> Record:
+    runs = pd.DataFrame({"model": ["p", "q"], "loss": [1.0, np.nan], "steps": [3, 4], "diverged": [False, True]})
+    return Record(7, np.arange(6.0).reshape(2, 3), float("nan"), ["a", "b"], runs, Inner(np.ones(4, np.float32), "x"))
+
+
+PROVENANCE = Provenance(1.5, "cpu", "abc123", "2026-12-01T00:00:00+00:00", {"epochs": 3})
+
+
+def test_a_record_comes_back_field_for_field_with_its_dtypes(tmp_path):
+    save_record(tmp_path / "r.npz", record())
+    back = load_record(tmp_path / "r.npz", Record)
+    assert back.steps == 7 and np.isnan(back.spread) and back.names == ["a", "b"]
+    assert np.array_equal(back.loss, record().loss) and back.inner.curve.dtype == np.float32 and back.inner.label == "x"
+    pd.testing.assert_frame_equal(back.runs, record().runs)
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_folder_without_marker_is_ignored(tmp_path):
+def test_an_array_without_the_dimensions_its_field_names_is_refused_on_save(tmp_path):
+    bad = Record(1, np.zeros(3), 0.0, [], pd.DataFrame(), Inner(np.ones(4), "x"))
+    with pytest.raises(ValueError, match=r"Record\.loss.*\(seed, epoch\)"):
+        save_record(tmp_path / "r.npz", bad)
+
+
+def test_a_result_and_its_provenance_round_trip_and_a_folder_without_the_result_is_ignored(tmp_path):
     store = Store(tmp_path)
-    folder = store.folder("exp", "k")
-    folder.mkdir(parents=True)
-    np.savez(folder / "arrays.npz", a=np.zeros(2))
-    assert store.load("exp", "k") is None
+    store.save("exp", "k1", record(), PROVENANCE)
+    result, provenance = store.load("exp", "k1", Record)
+    assert result.steps == 7 and provenance == PROVENANCE
+    assert store.recorded("exp") == [("k1", PROVENANCE)]
+    (store.folder("exp", "k1") / "result.npz").unlink()
+    assert store.load("exp", "k1", Record) is None and store.recorded("exp") == []
 
 
 def test_parts_are_computed_once_then_dropped_on_save(tmp_path):
     store, calls = Store(tmp_path), []
-    compute = lambda: calls.append(1) or {"v": np.ones(3)}
-    assert store.part("exp", "k", "run0", compute)["v"].sum() == 3
-    assert store.part("exp", "k", "run0", compute)["v"].sum() == 3
+    compute = lambda: calls.append(1) or Other(3)
+    assert store.part("exp", "k", "run0", Other, compute).steps == 3
+    assert store.part("exp", "k", "run0", Other, compute).steps == 3
     assert len(calls) == 1
-    store.save("exp", "k", Results())
+    store.save("exp", "k", Other(3), PROVENANCE)
     assert not store.parts_folder("exp", "k").exists()
 
 
@@ -46,36 +83,48 @@ def test_key_depends_on_config_and_code():
     assert config_key({"epochs": 1}, fp) != config_key({"epochs": 1}, "other-code")
 
 
-def test_force_retrains_a_shared_model_once_per_build(tmp_path):
-    import torch
-    from hw1core.experiments import Context
-    store, calls = Store(tmp_path), []
-    compute = lambda: calls.append(1) or {"v": np.ones(1)}
+def shared_compute(calls: list):
+    compute = lambda: calls.append(1) or Other(1)
     compute.__module__ = "hw1core.recipes"  # a shared model is keyed by the code of the module that trains it
-    cpu = torch.device("cpu")
-    Context(cpu, None, store, "a", "k").shared({"m": 1}, compute)
-    Context(cpu, None, store, "b", "k").shared({"m": 1}, compute)  # another experiment reuses it
+    return compute
+
+
+def test_force_retrains_a_shared_model_once_per_build(tmp_path):
+    store, calls = Store(tmp_path), []
+    compute = shared_compute(calls)
+    store.shared({"m": 1}, Other, compute, force=False)
+    store.shared({"m": 1}, Other, compute, force=False)  # another experiment reuses it
     assert len(calls) == 1
-    fresh: set = set()
-    Context(cpu, None, store, "a", "k", force=True, fresh=fresh).shared({"m": 1}, compute)
-    Context(cpu, None, store, "b", "k", force=True, fresh=fresh).shared({"m": 1}, compute)
+    forced_build = Store(tmp_path)
+    forced_build.shared({"m": 1}, Other, compute, force=True)
+    forced_build.shared({"m": 1}, Other, compute, force=True)
     assert len(calls) == 2  # retrained once for the forced build, then shared within it
+
+
+def test_a_forced_experiment_retrains_a_shared_model_an_unforced_one_loaded_earlier_in_the_build(tmp_path):
+    store, calls = Store(tmp_path), []
+    compute = shared_compute(calls)
+    store.shared({"m": 1}, Other, compute, force=False)
+    build = Store(tmp_path)  # the next build: interpolation (not forced) loads the model, then sensitivity is forced
+    build.shared({"m": 1}, Other, compute, force=False)
+    assert len(calls) == 1
+    build.shared({"m": 1}, Other, compute, force=True)
+    assert len(calls) == 2
 
 
 def stored(tmp_path) -> tuple[Store, Path]:
     store = Store(tmp_path)
-    res = Results({"a": 1}, {"curve": np.arange(4.0)}, {"t": pd.DataFrame({"v": [1.0]})}, {"wall_s": 1.0})
-    store.save("exp", "k", res)
+    store.save("exp", "k", record(), PROVENANCE)
     return store, store.folder("exp", "k")
 
 
 DAMAGE = {
-    "results.json truncated": ("results.json", lambda b: b[: len(b) // 2]),
-    "results.json valid JSON, not a result": ("results.json", lambda b: b"[1, 2, 3]"),
-    "results.json binary": ("results.json", lambda b: b"\xff\xfe\x00garbage"),
-    "arrays.npz truncated": ("arrays.npz", lambda b: b[: len(b) // 2]),
-    "arrays.npz not a zip": ("arrays.npz", lambda b: b"hello"),
-    "arrays.npz other arrays": ("arrays.npz", None),
+    "result.npz truncated": ("result.npz", lambda b: b[: len(b) // 2]),
+    "result.npz not a zip": ("result.npz", lambda b: b"hello"),
+    "result.npz other arrays": ("result.npz", lambda b: None),
+    "result.npz another record": ("result.npz", lambda b: "other"),
+    "provenance.json truncated": ("provenance.json", lambda b: b[: len(b) // 2]),
+    "provenance.json valid JSON, not a record": ("provenance.json", lambda b: b"[1, 2, 3]"),
 }
 
 
@@ -83,28 +132,32 @@ DAMAGE = {
 def test_a_damaged_result_is_absent_with_one_warning_naming_the_file(tmp_path, caplog, damage):
     store, folder = stored(tmp_path)
     name, change = DAMAGE[damage]
-    if change is None:
-        np.savez(folder / name, curve=np.arange(5.0))  # a valid file, but not the arrays results.json lists
+    changed = change((folder / name).read_bytes())
+    if changed is None:
+        np.savez(folder / name, curve=np.arange(5.0))  # a valid file, but not a stored record
+    elif changed == "other":
+        save_record(folder / name, Other(3))  # a valid record of other fields
     else:
-        (folder / name).write_bytes(change((folder / name).read_bytes()))
+        (folder / name).write_bytes(changed)
     with caplog.at_level("WARNING", logger="hw1core.store"):
-        assert store.load("exp", "k") is None
+        assert store.load("exp", "k", Record) is None
     assert len(caplog.records) == 1 and str(folder / name) in caplog.records[0].getMessage()
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04truncated"])
 def test_a_damaged_part_or_shared_model_is_computed_again(tmp_path, caplog, content):
     store, calls = Store(tmp_path), []
-    compute = lambda: calls.append(1) or {"v": np.ones(3)}
-    store.part("exp", "k", "run0", compute)
-    store.shared("model", compute)
+    compute = shared_compute(calls)
+    store.part("exp", "k", "run0", Other, compute)
+    store.shared({"m": 1}, Other, compute, force=False)
     (store.parts_folder("exp", "k") / "run0.npz").write_bytes(content)
-    (store.root / "_shared" / "model.npz").write_bytes(content)
+    [shared] = (store.root / "_shared").glob("*.npz")
+    shared.write_bytes(content)
     with caplog.at_level("WARNING", logger="hw1core.store"):
-        assert store.part("exp", "k", "run0", compute)["v"].sum() == 3
-        assert store.shared("model", compute)["v"].sum() == 3
+        assert store.part("exp", "k", "run0", Other, compute).steps == 1
+        assert store.shared({"m": 1}, Other, compute, force=False).steps == 1
     assert len(calls) == 4 and len(caplog.records) == 2
-    assert store.part("exp", "k", "run0", compute)["v"].sum() == 3 and len(calls) == 4  # rewritten whole
+    assert store.part("exp", "k", "run0", Other, compute).steps == 1 and len(calls) == 4  # rewritten whole
 
 
 def test_a_damaged_cifar_cache_is_decoded_again(tmp_path, monkeypatch, caplog):

@@ -1,0 +1,94 @@
+"""Results built by hand, for testing what a section says about numbers chosen to make a claim true or false."""
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from hw1core import engine
+from hw1core.experiments import (actual_task, error_surface, grad_norm, interpolation, minimal_ratio,
+                                 optimization_path, sensitivity, simulate)
+
+
+def simulate_result(models: list[str], final_losses: list[float], seeds: int = 3,
+                    variance: float = 0.0869) -> tuple[simulate.Config, simulate.Result]:
+    """One function (f1); every seed of model j ends at final_losses[j] after an epoch at twice that."""
+    cfg = dataclasses.replace(simulate.Config(), models=tuple(models), functions=("f1",), seeds=seeds)
+    loss = np.array([[[[2 * v, v]] * seeds for v in final_losses]])  # function × model × seed × epoch
+    grid = np.linspace(-1, 1, 5)
+    return cfg, simulate.Result(steps=0, x=grid, grid=grid, truth=np.zeros((1, 5)), target_variance=np.array([variance]),
+                                loss=loss, pred=np.zeros((1, len(models), seeds, 5)),
+                                diverged_epoch=np.zeros((1, len(models), seeds), int))
+
+
+def actual_task_result(train_acc: list[float], test_acc: list[float], plateau: int, epochs: int = 30,
+                       step: int = 10) -> tuple[actual_task.Config, actual_task.Result]:
+    """MNIST models whose test accuracy climbs to its final value by epoch `plateau` and stays; CIFAR-10 unused."""
+    archs = ("MNIST-CNN-1", "MNIST-CNN-2", "MNIST-CNN-3")[:len(train_acc)]
+    cfg = dataclasses.replace(actual_task.Config(), cifar_models=(), mnist_models=archs,
+                              mnist=engine.TrainConfig(epochs=epochs, step_size=step, gamma=0.1))
+    ramp = np.minimum(np.arange(1, epochs + 1) / plateau, 1.0)
+    curve = lambda final: np.array([f * ramp for f in final])
+    flat = lambda final: np.array([[f] * epochs for f in final])
+    mnist = actual_task.Curves(0, flat([0.1] * len(archs)), flat(train_acc), flat([0.1] * len(archs)),
+                               curve(test_acc), np.zeros(len(archs), int), 60_000, 10_000)
+    empty = actual_task.Curves(0, *(np.zeros((0, epochs)) for _ in range(4)), np.zeros(0, int), 0, 0)
+    return cfg, actual_task.Result(0, empty, mnist)
+
+
+def grad_norm_result(epoch_norm: np.ndarray, epoch_loss: np.ndarray, steps_per_epoch: int = 5):
+    cfg = grad_norm.Config()
+    norm = np.repeat(epoch_norm, steps_per_epoch)
+    return cfg, grad_norm.Result(len(norm), steps_per_epoch, norm, np.repeat(epoch_loss, steps_per_epoch), epoch_loss)
+
+
+def optimization_path_result(start: list[float], end: list[float], start_dist: float, end_dist: float,
+                             displacement: float):
+    """Two runs with the given test accuracy at their first and last snapshot and the given distances."""
+    k = len(start)
+    cfg = dataclasses.replace(optimization_path.Config(), runs=k)
+    coords = np.zeros((k, 2, 2))
+    return cfg, optimization_path.Result(0, "accuracy", coords, coords, np.array([0.5, 0.2]), np.array([0.6, 0.2]),
+                                         np.array([start, end]).T, np.array([0, 30]), np.full(k, displacement),
+                                         np.full(k * (k - 1) // 2, start_dist), np.full(k * (k - 1) // 2, end_dist),
+                                         np.zeros(k, int))
+
+
+def sensitivity_result(jacobian: list[float], loss_grad: list[float], diverged_batch: int | None = None,
+                       diverged_lr: float | None = None):
+    """A batch sweep (16 … 1024 at lr 1e-3) and an lr sweep (1e-2 … 1e-5 at batch 512) whose gap widens along
+    the sweep, with the given sensitivities; optionally one more run that diverged in epoch 3."""
+    rows = [{"sweep": "batch", "batch": b, "lr": 1e-3, "steps": 10, "diverged_epoch": 0, "train_loss": 0.5,
+             "test_loss": 0.5 + 0.1 * i, "train_acc": 0.8, "test_acc": 0.7, "jacobian": j, "loss_grad": g}
+            for i, (b, j, g) in enumerate(zip((16, 64, 256, 1024), jacobian, loss_grad))]
+    rows += [{**r, "sweep": "lr", "batch": 512, "lr": lr} for r, lr in zip(rows, (1e-2, 1e-3, 1e-4, 1e-5))]
+    broken = {"diverged_epoch": 3, "train_loss": np.nan, "test_loss": np.nan, "jacobian": np.nan, "loss_grad": np.nan}
+    if diverged_batch:
+        rows.append({**rows[0], **broken, "batch": diverged_batch})
+    if diverged_lr:
+        rows.append({**rows[4], **broken, "lr": diverged_lr})
+    runs = pd.DataFrame(rows)
+    return sensitivity.Config(), sensitivity.Result(10 * len(rows), runs, np.zeros((len(rows), 3), np.float32))
+
+
+def interpolation_result(alpha: np.ndarray, train_loss: np.ndarray):
+    """Both pairs along the same line, with the given training loss (test loss the same, accuracy 0.5)."""
+    half = 0.5 + 0 * alpha
+    line = interpolation.Line(0, alpha, train_loss, half, train_loss, half, *(np.array([1.0, 1.0]) for _ in range(4)))
+    cfg = dataclasses.replace(interpolation.Config(), alpha_min=float(alpha[0]), alpha_max=float(alpha[-1]),
+                              n_alpha=len(alpha))
+    return cfg, interpolation.Result(0, line, line)
+
+
+def minimal_ratio_result(runs: pd.DataFrame):
+    return minimal_ratio.Config(), minimal_ratio.Result(0, 321, runs)
+
+
+def error_surface_result(center: float, grid_min: float, at: tuple[float, float]):
+    """A 5 × 5 random-direction grid at loss 3 everywhere but the centre and one lower point."""
+    axis = np.linspace(-1, 1, 5)
+    grid = np.full((5, 5), 3.0)
+    grid[2, 2] = center
+    grid[list(axis).index(at[0]), list(axis).index(at[1])] = grid_min
+    cfg = dataclasses.replace(error_surface.Config(), grid=5)
+    return cfg, error_surface.Result(0, axis, grid, axis, axis, grid, np.array([[1.0, 1.0], [0.5, 0.2], [0.0, 0.0]]),
+                                     np.array([0.6, 0.3]), np.ones(2))

@@ -1,0 +1,77 @@
+"""Settings declared once: quick values and rules beside each field, `--set` typed by the annotations."""
+import dataclasses
+
+import pytest
+
+from hw1core import settings
+from hw1core.errors import ConfigError
+from hw1core.experiments import REGISTRY, param_count, simulate
+
+
+def test_quick_profile_applies_each_settings_quick_value_nested_ones_included():
+    quick, full = (settings.resolve("simulate", simulate.Config, p, {}) for p in ("quick", "full"))
+    assert (quick.train.epochs, quick.seeds) == (600, 3) and (full.train.epochs, full.seeds) == (20_000, 5)
+    assert quick.train.lr == full.train.lr  # a setting without a quick value keeps its full-profile one
+    pc = settings.resolve("param-count", param_count.Config, "quick", {})
+    assert (pc.train.epochs, pc.data.n_train, pc.train.step_size) == (2, 1500, 10)
+
+
+def test_overrides_are_coerced_to_the_annotated_type():
+    over = settings.parse_overrides(["simulate.train.lr=1e-3", "simulate.train.epochs=2e3",
+                                     "simulate.models=MLP-deep, MLP-shallow"], REGISTRY)
+    cfg = settings.resolve("simulate", simulate.Config, "quick", over["simulate"])
+    assert cfg.train.lr == 1e-3 and isinstance(cfg.train.lr, float)
+    assert cfg.train.epochs == 2000 and isinstance(cfg.train.epochs, int)
+    assert cfg.models == ("MLP-deep", "MLP-shallow")
+    lrs = settings.resolve("sensitivity", REGISTRY["sensitivity"].Config, "full",
+                           settings.parse_overrides(["sensitivity.lrs=0.1,1"], REGISTRY)["sensitivity"]).lrs
+    assert lrs == (0.1, 1.0) and all(isinstance(v, float) for v in lrs)
+
+
+@pytest.mark.parametrize("item,words", [
+    ("nosuch.key=1", ["unknown experiment", "simulate"]),
+    ("simulate.nosuch=1", ["unknown key", "train.epochs"]),
+    ("simulate.epochs=1", ["unknown key 'epochs'", "train.epochs"]),
+    ("simulate.train.epochs=1.5", ["expected int"]),
+    ("simulate.train.epochs", ["EXPERIMENT.KEY=VALUE"]),
+])
+def test_bad_overrides_name_the_problem(item, words):
+    with pytest.raises(ConfigError) as err:
+        over = settings.parse_overrides([item], REGISTRY)
+        settings.resolve("simulate", simulate.Config, "quick", over.get("simulate", {}))
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_every_setting_has_a_rule_and_both_profiles_pass_them():
+    for exp_id, module in REGISTRY.items():
+        for path, field in settings.leaves(module.Config).items():
+            assert callable(field.metadata.get(settings.RULE)), f"{exp_id}.{path} has no rule"
+        for profile in settings.PROFILES:
+            settings.validate(exp_id, settings.resolve(exp_id, module.Config, profile, {}))
+
+
+def test_a_nested_value_is_checked_by_the_rule_of_its_own_field():
+    cfg = dataclasses.replace(simulate.Config(), train=dataclasses.replace(simulate.Config().train, gamma=2.0))
+    with pytest.raises(ConfigError, match=r"simulate\.train\.gamma=2\.0: must be a factor in \(0, 1\]"):
+        settings.validate("simulate", cfg)
+
+
+@pytest.mark.parametrize("item, words", [
+    ("simulate.train.epochs=0", ["simulate.train.epochs=0", "positive"]),
+    ("simulate.train.lr=nan", ["simulate.train.lr=nan", "positive"]),
+    ("actual-task.cifar.gamma=1.5", ["cifar.gamma=1.5", "(0, 1]"]),
+    ("simulate.models=MLP-deep,CNN-21", ["CNN-21", "MLP-deep, MLP-middle"]),
+    ("simulate.functions=f1,f3", ["f3", "f1, f2"]),
+    ("sensitivity.lrs=0.1,-1", ["sensitivity.lrs", "positive numbers"]),
+    ("error-surface.grid=10", ["grid=10", "odd"]),
+    ("interpolation.alpha_max=-2", ["alpha_max", "above alpha_min"]),
+    ("interpolation.batches=64", ["batches=64", "exactly two"]),
+    ("optimization-path.model=CNN-99", ["CNN-99", "CNN-21"]),
+    ("minimal-ratio.rel_tol=2", ["rel_tol", "between 0 and 1"]),
+])
+def test_a_bad_value_is_one_line_naming_key_value_and_what_is_allowed(tmp_path, item, words):
+    from test_cli import assert_one_line_error, build
+    proc = build("--set", item, "--out", str(tmp_path / "out"), timeout=60)
+    assert_one_line_error(proc, *words)
+    assert proc.returncode == 2 and "running" not in proc.stderr and not (tmp_path / "out").exists()
