@@ -81,7 +81,7 @@ def test_same_config_and_seed_give_identical_numbers(tmp_path):
     for rel, path in arrays[0].items():
         with np.load(path) as a, np.load(arrays[1][rel]) as b:
             for k in a.files:
-                assert np.array_equal(a[k], b[k], equal_nan=True), (rel, k)
+                assert np.array_equal(a[k], b[k], equal_nan=a[k].dtype.kind == "f"), (rel, k)
 
 
 def test_diverged_runs_are_shown_as_diverged():

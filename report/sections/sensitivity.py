@@ -125,7 +125,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                                "{var}.", {"var": var, "wa": direction(ra), "wb": direction(rb)}))
     t = res.runs
     for _, r in t[t["diverged_epoch"] > 0].iterrows():
-        swept = int(r["batch"]) if r["sweep"] == "batch" else f"{r['lr']:g}"
+        swept = int(r["batch"]) if r["sweep"] == "batch" else f"{r['lr']:.0e}"  # no '.': it separates name parts
         out.append(Finding(f"diverged.{r['sweep']}.{swept}",
                            "The run with batch {b:int} and lr {lr} ({sweep} sweep) diverged (non-finite loss) in "
                            "epoch {e:int} and is left out of the figures.",

@@ -88,7 +88,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         verdict = ("larger batches end in sharper minima, as Keskar et al. (2017) report" if r > TREND else
                    "larger batches end in flatter minima here, contrary to Keskar et al. (2017)" if r < -TREND else
                    "no clear trend with batch size in these runs")
-        out.append(Finding(f"sharpness-vs-batch.{e:g}",
+        out.append(Finding(f"sharpness-vs-batch.{e:.0e}",  # 1e-03: no '.', which separates name parts
                            "At ε = {e}, sharpness goes from {lo:sig} (batch {b0:int}) to {hi:sig} (batch {b1:int}); "
                            "Spearman correlation with batch size {r:sig}: " + verdict + ".",
                            {"e": f"{e:g}", "lo": float(col.iloc[0]), "b0": int(t["batch"].iloc[0]),
