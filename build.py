@@ -155,12 +155,23 @@ def seeds_text(configs: dict) -> str:
     return "; ".join(parts)
 
 
+BENCH_ROW = {"workload", "plain_s", "engine_s", "speedup"}  # what `python -m hw1core.bench` writes per row
+
+
 def bench_summary(out: Path) -> dict | None:
-    """The last `python -m hw1core.bench` result written into this output folder, if any."""
+    """The last `python -m hw1core.bench` result written into this output folder, if any and if it is one this code
+    wrote (a file of an older layout, or damaged, is left out of the appendix with a warning)."""
     import json
+    path = out / "bench.json"
+    if not path.is_file():
+        return None
     try:
-        return json.loads((out / "bench.json").read_text())
-    except (OSError, ValueError):
+        bench = json.loads(path.read_text())
+        if not ({"device", "profile", "date"} <= bench.keys() and all(BENCH_ROW <= row.keys() for row in bench["rows"])):
+            raise ValueError("not the fields this version writes")
+        return bench
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("warning: ignoring %s (%s); rerun python -m hw1core.bench to include it", path, exc)
         return None
 
 
@@ -168,7 +179,7 @@ def run_experiment(experiment, cfg, store, key: str, device, args: argparse.Name
                    inputs: dict):
     """Train and analyse one experiment and store its Result with the build's provenance record."""
     from hw1core.context import RunContext
-    from hw1core.results import Provenance
+    from hw1core.store import Provenance
     ctx = RunContext(device, args.data_dir, store, experiment.ID, key, force=experiment.ID in args.forced, inputs=inputs)
     start = time.perf_counter()
     result = experiment.run(cfg, ctx)
@@ -233,7 +244,7 @@ def build(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
     from hw1core import settings
     from hw1core.errors import ConfigError, OutputError
-    from hw1core.experiments import INPUTS, REGISTRY, store_keys
+    from hw1core.experiments import REGISTRY, inputs_of, store_keys
     from hw1core.store import Store
     from report.document import Section, document
     from report.render import render_html, write_pdf
@@ -243,8 +254,9 @@ def build(args: argparse.Namespace) -> int:
     if args.render and (args.force or args.only):
         raise ConfigError("--render trains nothing, so it takes neither --force nor --only")
     selected = [] if args.render else id_list(args.only, REGISTRY, "--only")
-    selected = [i for i in REGISTRY if i in selected or any(i in INPUTS.get(s, ()) for s in selected)]
-    args.forced = id_list(args.force, REGISTRY, "--force") if args.force else []
+    selected = [i for i in REGISTRY if i in selected or any(i in inputs_of(s) for s in selected)]
+    # --force applies to the experiments this build runs; the others keep (and show) their stored results
+    args.forced = [i for i in id_list(args.force, REGISTRY, "--force") if i in selected] if args.force else []
     overrides = settings.parse_overrides(args.sets, REGISTRY)
     configs: dict[str, Any] = {i: settings.resolve(i, m.Config, args.profile, overrides.get(i, {})) for i, m in REGISTRY.items()}
     for exp_id, cfg in configs.items():  # all of them: the report shows every experiment
@@ -276,7 +288,7 @@ def build(args: argparse.Namespace) -> int:
         bar.set_postfix_str(exp_id)
         cfg, key = configs[exp_id], keys[exp_id]
         stored = None if exp_id in args.forced else store.load(exp_id, key, experiment.Result)
-        inputs = {i: (configs[i], sections[i].result) for i in INPUTS.get(exp_id, ())}
+        inputs = {i: (configs[i], sections[i].result) for i in inputs_of(exp_id)}
         if exp_id in selected and stored is None:
             log.info("running %s (%s)", exp_id, "forced" if exp_id in args.forced else
                      "no stored result for this config and code")

@@ -47,6 +47,8 @@ class RunContext:
 
     def input(self, exp_id: str, config: type[C], result: type[T]) -> tuple[C, T]:
         """The config and Result of experiment `exp_id`, which the build computed or loaded before this one."""
+        if exp_id not in self.inputs:
+            raise KeyError(f"{self.exp_id} reads {exp_id}'s result, which its module does not list in INPUTS")
         cfg, res = self.inputs[exp_id]
         if not (isinstance(cfg, config) and isinstance(res, result)):
             raise TypeError(f"{self.exp_id} reads {exp_id}'s {config.__qualname__} and {result.__qualname__}")

@@ -211,15 +211,15 @@ def load_cifar10(explicit: str | None = None) -> tuple[Split, Split]:
 
 # The 1-D target functions of HW1-1 (also the regression task of several HW1-2 experiments).
 FUNCTIONS = {
-    "f1": ("sin(5πx)/(5πx)", lambda x: torch.sinc(5 * x)),  # torch.sinc(t) = sin(πt)/(πt), 1 at t = 0
-    "f2": ("sgn(sin(5πx))", lambda x: torch.sign(torch.sin(5 * math.pi * x))),
+    "f1": lambda x: torch.sinc(5 * x),  # sin(5πx)/(5πx): torch.sinc(t) = sin(πt)/(πt), 1 at t = 0
+    "f2": lambda x: torch.sign(torch.sin(5 * math.pi * x)),  # sgn(sin(5πx))
 }
 
 
 def function_points(name: str, n: int, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """n evenly spaced points on [-1, 1] and the target values, both n×1."""
     x = torch.linspace(-1, 1, n, device=device).unsqueeze(1)
-    return x, FUNCTIONS[name][1](x)
+    return x, FUNCTIONS[name](x)
 
 
 # Batch transforms: tensor operations on the whole batch, on the training device.

@@ -89,6 +89,11 @@ class Stack:
         """K×P: every model's parameters as one vector."""
         return torch.cat([v.detach().flatten(1) for v in self.params.values()], dim=1)
 
+    def params_from(self, flat: np.ndarray) -> dict[str, torch.Tensor]:
+        """Stacked parameters (any number of models) on this stack's device, from rows as flat_params gives them."""
+        device = next(iter(self.params.values())).device
+        return unflatten(torch.from_numpy(flat).to(device), self.params)
+
 
 def unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Split flat parameter vectors (...×P) into tensors shaped like one model of the stack `like` (K×...), keeping

@@ -34,8 +34,16 @@ def is_settings_class(node: ast.stmt) -> bool:
         for d in node.decorator_list)
 
 
-def computing_code(tree: ast.Module) -> ast.Module:
-    """The module without its settings classes (a copy: the parsed tree is cached)."""
+def computing_code(tree: ast.Module, name: str) -> ast.Module:
+    """The module without its settings classes (a copy: the parsed tree is cached). A settings class may only
+    declare fields: a method on it would be code that runs, yet is in no key."""
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and is_settings_class(node):
+            extra = [n for n in node.body if not isinstance(n, ast.AnnAssign)
+                     and not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+            if extra:
+                raise ValueError(f"{name}.{node.name}: a @settings class declares fields only; move its code "
+                                 f"(line {extra[0].lineno}) out of the class")
     return ast.Module(body=[n for n in tree.body if not is_settings_class(n)], type_ignores=[])
 
 
@@ -70,7 +78,7 @@ def parsed(name: str, root: Path = ROOT) -> ast.Module:
     """The module's computing code (settings classes left out)."""
     path = module_path(name, root)
     assert path is not None, name
-    return computing_code(ast.parse(path.read_text(encoding="utf-8")))
+    return computing_code(ast.parse(path.read_text(encoding="utf-8")), name)
 
 
 def code_without_docstrings(tree: ast.Module) -> str:

@@ -64,36 +64,34 @@ PARAM_COUNT_WIDTHS = {
 class Arch:
     build: Callable[[], nn.Module]
     input_shape: tuple[int, ...]  # one example, no batch dimension
-    description: str
 
 
 ARCHS: dict[str, Arch] = {
     # The course's own example models, and variants of them with one more 1→1 layer in front (the "-r" models).
-    "MLP-deep": Arch(lambda: function_mlp([1, 5, 10, 10, 10, 10, 10, 5, 1]), (1,), "1-5-10-10-10-10-10-5-1, LeakyReLU"),
-    "MLP-middle": Arch(lambda: function_mlp([1, 10, 18, 15, 4, 1]), (1,), "1-10-18-15-4-1, LeakyReLU"),
-    "MLP-shallow": Arch(lambda: function_mlp([1, 190, 1]), (1,), "1-190-1, LeakyReLU"),
-    "MLP-deep-r": Arch(lambda: function_mlp([1, 1, 5, 10, 10, 10, 10, 10, 5, 1]), (1,), "1-1-5-10-10-10-10-10-5-1, LeakyReLU"),
-    "MLP-middle-r": Arch(lambda: function_mlp([1, 1, 10, 18, 15, 4, 1]), (1,), "1-1-10-18-15-4-1, LeakyReLU"),
-    "MLP-shallow-r": Arch(lambda: function_mlp([1, 1, 190, 1]), (1,), "1-1-190-1, LeakyReLU"),
+    "MLP-deep": Arch(lambda: function_mlp([1, 5, 10, 10, 10, 10, 10, 5, 1]), (1,)),
+    "MLP-middle": Arch(lambda: function_mlp([1, 10, 18, 15, 4, 1]), (1,)),
+    "MLP-shallow": Arch(lambda: function_mlp([1, 190, 1]), (1,)),
+    "MLP-deep-r": Arch(lambda: function_mlp([1, 1, 5, 10, 10, 10, 10, 10, 5, 1]), (1,)),
+    "MLP-middle-r": Arch(lambda: function_mlp([1, 1, 10, 18, 15, 4, 1]), (1,)),
+    "MLP-shallow-r": Arch(lambda: function_mlp([1, 1, 190, 1]), (1,)),
     "CNN-shallow": Arch(lambda: nn.Sequential(*conv_stack([16], padding=0), nn.Flatten(), nn.Linear(16 * 15 * 15, 10)),
-                        (3, 32, 32), "conv 3→16 (no padding), pool → linear 3600→10"),
-    "CNN-deep": Arch(lambda: cifar_cnn([16, 32, 64, 32, 16]), (3, 32, 32), "conv 3→16→32→64→32→16, pools → linear 16→10"),
+                        (3, 32, 32)),
+    "CNN-deep": Arch(lambda: cifar_cnn([16, 32, 64, 32, 16]), (3, 32, 32)),
     "CNN-wide": Arch(lambda: nn.Sequential(*conv_stack([32, 64]), nn.Flatten(), nn.Linear(4096, 100), nn.ReLU(),
-                                           nn.Linear(100, 10)), (3, 32, 32), "conv 3→32→64, pools → 4096→100→10"),
+                                           nn.Linear(100, 10)), (3, 32, 32)),
     "MNIST-CNN-1": Arch(lambda: nn.Sequential(*mnist_convs(4, 10, 20), nn.Linear(320, 50), nn.ReLU(), nn.Dropout(0.25),
                                               nn.Linear(50, 100), nn.ReLU(), nn.Linear(100, 10)),
-                        (1, 28, 28), "conv k4 1→10→20 → 320→50 (dropout 0.25)→100→10"),
+                        (1, 28, 28)),
     "MNIST-CNN-2": Arch(lambda: nn.Sequential(*mnist_convs(4, 10, 20), mlp([320, 50, 50, 40, 30, 10], nn.ReLU)),
-                        (1, 28, 28), "conv k4 1→10→20 → 320→50→50→40→30→10"),
+                        (1, 28, 28)),
     "MNIST-CNN-3": Arch(lambda: nn.Sequential(*mnist_convs(5, 10, 15), mlp([240, 84, 10], nn.ReLU)),
-                        (1, 28, 28), "conv k5 1→10→15 → 240→84→10"),
-    "MLP-minratio": Arch(lambda: mlp([1, 16, 16, 1]), (1,), "1-16-16-1, LeakyReLU (small enough for an exact Hessian)"),
+                        (1, 28, 28)),
+    "MLP-minratio": Arch(lambda: mlp([1, 16, 16, 1]), (1,)),
     "MLP-random-labels": Arch(lambda: nn.Sequential(nn.Flatten(), mlp([1024, 128, 128, 10], nn.ReLU)),
-                              (1, 32, 32), "32×32 input, 1024→128→128→10, ReLU"),
+                              (1, 32, 32)),
 }
 for _n, _w in PARAM_COUNT_WIDTHS.items():
-    ARCHS[f"CNN-{_n}"] = Arch(functools.partial(cifar_cnn, _w), (3, 32, 32),
-                              f"conv 3→{'→'.join(map(str, _w))}, pools → linear {_w[-1]}→10")
+    ARCHS[f"CNN-{_n}"] = Arch(functools.partial(cifar_cnn, _w), (3, 32, 32))
 
 
 def build(name: str) -> nn.Module:
@@ -102,3 +100,8 @@ def build(name: str) -> nn.Module:
 
 def param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def param_count_of(name: str) -> int:
+    """The parameters of architecture `name`."""
+    return param_count(build(name))

@@ -68,4 +68,4 @@ def train_cifar(run: CifarRun, ctx: RunContext, desc: str) -> TrainedModel:
 
 def stacked_weights(stack: engine.Stack, trained: list[TrainedModel]) -> dict[str, torch.Tensor]:
     """The weights of several trained models of the stack's architecture, stacked (leading dim = model)."""
-    return engine.unflatten(torch.from_numpy(np.stack([t.weights for t in trained])), stack.params)
+    return stack.params_from(np.stack([t.weights for t in trained]))

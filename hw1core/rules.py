@@ -29,7 +29,8 @@ def decay(v: Any, cfg: Any = None) -> str | None:
 
 
 def each_positive(v: Any, cfg: Any = None) -> str | None:
-    return None if v and all(positive(x) is None for x in v) else "a non-empty list of positive numbers"
+    return (None if v and all(positive(x) is None for x in v) and len(set(v)) == len(v)
+            else "a non-empty list of distinct positive numbers")
 
 
 def odd_at_least(low: int) -> Rule:

@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import typing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
@@ -25,7 +26,7 @@ import pandas as pd
 
 from .errors import OutputError
 from .fingerprint import code_fingerprint
-from .results import Provenance, check_dims
+from .results import Dims
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,8 +54,42 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """The build's record of one stored result."""
+    wall_s: float  # seconds the computation took
+    device: str
+    commit: str  # of the build that computed it
+    finished: str  # UTC, ISO 8601
+    config: dict  # the resolved settings it was computed with (kept for people; the key already covers them)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Provenance":
+        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+
+
 class Damaged(ValueError):
     """A stored file that reads, but not as what the store wrote."""
+
+
+def array_dims(cls: type) -> dict[str, tuple[str, ...]]:
+    """Field name -> dimension names, for every field of a record class annotated with `Dims`."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    out = {}
+    for name, hint in hints.items():
+        for extra in getattr(hint, "__metadata__", ()):
+            if isinstance(extra, Dims):
+                out[name] = extra.names
+    return out
+
+
+def check_dims(record: Any) -> None:
+    """Raise ValueError when an array's number of dimensions differs from the names its field declares."""
+    for name, dims in array_dims(type(record)).items():
+        shape = getattr(getattr(record, name), "shape", None)
+        if shape is None or len(shape) != len(dims):
+            raise ValueError(f"{type(record).__qualname__}.{name}: shape {shape} does not have the dimensions "
+                             f"({', '.join(dims)}) its field declares")
 
 
 def record_arrays(record: Any) -> dict[str, np.ndarray]:
@@ -96,9 +131,9 @@ def record_from_arrays(cls: type[T], arrays: dict[str, np.ndarray]) -> T:
     """The record `record_arrays` wrote; Damaged when the file's fields or arrays are not what `cls` declares."""
     if FIELDS not in arrays:
         raise Damaged("not a stored record")
-    meta = json.loads(str(arrays[FIELDS]))
+    stored = json.loads(str(arrays[FIELDS]))
     members = {FIELDS}
-    record = decode(cls, meta["manifest"], meta["values"], "", arrays, members)
+    record = decode(cls, stored["manifest"], stored["values"], "", arrays, members)
     if set(arrays) != members:
         raise Damaged("it holds other arrays than its manifest lists")
     return record

@@ -13,11 +13,10 @@ from typing import Any
 
 from markupsafe import Markup
 
-from hw1core import models
-from hw1core.results import Provenance
+from hw1core.store import Provenance
 
 from .format import fmt_number, render_finding
-from .layers import layer_summary
+from .layers import description, layer_summary
 from .outputs import FigureSpec, Finding, TableSpec
 from .plots import plain_log_ticks
 from .sections import Presentation
@@ -84,7 +83,7 @@ def setup_blocks(section: Section, n: Numbering) -> list[dict]:
     archs = []
     for name in view.architectures(cfg):
         layers = layer_summary(name)
-        archs.append({"name": name, "description": models.ARCHS[name].description,
+        archs.append({"name": name, "description": description(name),
                       "total": fmt_number(sum(r["params"] for r in layers), "count"),
                       "layers": [r | {"params": fmt_number(r["params"], "count")} for r in layers]})
     blocks = [{"type": "setup", "num": n.table(), "rows": view.setup(cfg)}]
@@ -99,15 +98,15 @@ def comment_blocks(section: Section, findings: list[str] | None) -> list[dict]:
 
 def section_variables(index: int, section: Section, n: Numbering, figure_dir: Path | None) -> dict:
     view, res, cfg = section.view, section.result, section.config
-    ctx: dict[str, Any] = {"num": index, "id": section.exp_id, "title": view.TITLE, "part": view.PART,
+    variables: dict[str, Any] = {"num": index, "id": section.exp_id, "title": view.TITLE, "part": view.PART,
                            "questions": [], "built": res is not None}
     setup = setup_blocks(section, n)
     if res is None:
-        ctx["questions"] = [{"text": q.text, "points": q.points,
+        variables["questions"] = [{"text": q.text, "points": q.points,
                              "blocks": (setup if "setup" in q.answers else []) +
                                        (comment_blocks(section, None) if "findings" in q.answers else [])}
                             for q in view.QUESTIONS]
-        return ctx
+        return variables
     figures = {f.name: f for f in view.figures(cfg, res)}
     tables = {t.name: t for t in view.tables(cfg, res)}
     if tuple(figures) != view.FIGURES or tuple(tables) != view.TABLES:
@@ -133,8 +132,8 @@ def section_variables(index: int, section: Section, n: Numbering, figure_dir: Pa
                 blocks += comment_blocks(section, findings)
             elif kind == "bonus":
                 blocks.append({"type": "text", "text": view.bonus(cfg, res)})  # type: ignore[attr-defined]
-        ctx["questions"].append({"text": q.text, "points": q.points, "blocks": blocks})
-    return ctx
+        variables["questions"].append({"text": q.text, "points": q.points, "blocks": blocks})
+    return variables
 
 
 def appendix_variables(sections: list[Section], build_info: dict) -> dict:

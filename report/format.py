@@ -5,6 +5,8 @@ import math
 import numbers
 import string
 
+from hw1core.engine import TrainConfig
+
 from .outputs import Finding
 
 
@@ -60,7 +62,14 @@ def schedule_text(lr: float, step_size: int, gamma: float, epochs: int) -> str:
     return text + ")"
 
 
-def sweep_schedule_text(tc) -> str:
+def train_text(tc: TrainConfig) -> str:
+    """A training recipe in words: Adam with its rate, decay and schedule, the batch, the epochs and the seed."""
+    decay = f"weight decay {tc.weight_decay:g}" if tc.weight_decay else "no weight decay"
+    return (f"Adam, lr {tc.lr:g}, {decay}, {schedule_text(tc.lr, tc.step_size, tc.gamma, tc.epochs)}; "
+            f"batch {tc.batch_size}; {tc.epochs:,} epochs; seed {tc.seed}")
+
+
+def sweep_schedule_text(tc: TrainConfig) -> str:
     """A sweep's schedule in words, relative to each run's own starting rate (runs that start at different rates end
     at different ones, so schedule_text's absolute end rate would hold for tc.lr only)."""
     if not tc.step_size or tc.step_size >= tc.epochs:

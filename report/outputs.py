@@ -40,3 +40,9 @@ class Question:
     text: str
     points: str
     answers: list[str]
+
+
+def name_part(value: float) -> str:
+    """A number as one part of a finding's name: exact (0.0015 and 0.002 stay apart) and without '.', which separates
+    the parts of a name (0.001 -> 0p001)."""
+    return f"{value:g}".replace(".", "p")

@@ -80,7 +80,7 @@ def interpolation_result(alpha: np.ndarray, train_loss: np.ndarray):
 
 
 def minimal_ratio_result(runs: pd.DataFrame):
-    return minimal_ratio.Config(), minimal_ratio.Result(0, 321, runs)
+    return minimal_ratio.Config(), minimal_ratio.Result(0, runs)
 
 
 def error_surface_result(center: float, grid_min: float, at: tuple[float, float]):

@@ -15,7 +15,7 @@ TINY = ["--set", "simulate.train.epochs=30", "--set", "simulate.seeds=2", "--set
         "--set", "optimization-path.train.epochs=3", "--set", "optimization-path.runs=3",
         "--set", "optimization-path.data.n_train=200", "--set", "optimization-path.data.n_test=100",
         "--set", "optimization-path.train.batch_size=100", "--set", "grad-norm.train.epochs=20",
-        "--set", "minimal-ratio.runs=5", "--set", "minimal-ratio.train.epochs=50", "--set", "minimal-ratio.gn_steps=20",
+        "--set", "minimal-ratio.runs=5", "--set", "minimal-ratio.epochs=50", "--set", "minimal-ratio.gn_steps=20",
         "--set", "error-surface.train.epochs=1", "--set", "error-surface.n_train=300",
         "--set", "error-surface.n_eval=100", "--set", "error-surface.grid=5", "--set", "random-labels.train.epochs=2",
         "--set", "random-labels.data.n_train=300", "--set", "random-labels.data.n_test=200"]
@@ -42,26 +42,26 @@ def assert_one_line_error(proc, *words):
         assert w in errors[0]
 
 
-def test_unknown_only_lists_valid_ids(tmp_path):
-    assert_one_line_error(build("--only", "nosuch", "--out", str(tmp_path)), "nosuch", "simulate", "actual-task")
+def test_unknown_only_lists_valid_ids(tmp_path, cli):
+    assert_one_line_error(cli("--only", "nosuch", "--out", str(tmp_path)), "nosuch", "simulate", "actual-task")
 
 
-def test_unknown_set_key_lists_valid_keys(tmp_path):
-    assert_one_line_error(build("--set", "simulate.nosuch=1", "--out", str(tmp_path)), "nosuch", "train.epochs")
+def test_unknown_set_key_lists_valid_keys(tmp_path, cli):
+    assert_one_line_error(cli("--set", "simulate.nosuch=1", "--out", str(tmp_path)), "nosuch", "train.epochs")
 
 
-def test_unwritable_out_fails_before_training(tmp_path):
+def test_unwritable_out_fails_before_training(tmp_path, cli):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    proc = build("--out", str(blocker / "out"))
+    proc = cli("--out", str(blocker / "out"))
     assert_one_line_error(proc, "--out")
     assert "running" not in proc.stderr
 
 
-def test_missing_data_names_data_dir(tmp_path):
+def test_missing_data_names_data_dir(tmp_path, cli):
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = build("--only", "actual-task", "--data-dir", str(empty), "--out", str(tmp_path / "out"), *TINY, timeout=120)
+    proc = cli("--only", "actual-task", "--data-dir", str(empty), "--out", str(tmp_path / "out"), *TINY)
     assert_one_line_error(proc, "--data-dir")
 
 
@@ -87,17 +87,17 @@ def test_tiny_build_writes_html_pdf_and_figures(tiny_build):
     assert "DRAFT" in html
 
 
-def test_second_build_reuses_stored_results(tiny_build):
+def test_second_build_reuses_stored_results(tiny_build, cli):
     out, _ = tiny_build
-    again = build("--out", str(out), "--no-pdf", *TINY)
+    again = cli("--out", str(out), "--no-pdf", *TINY)
     assert again.returncode == 0, again.stderr
     assert "running" not in again.stderr
     assert again.stderr.count("stored") >= 11
 
 
-def test_changed_config_reruns_only_that_experiment(tiny_build):
+def test_changed_config_reruns_only_that_experiment(tiny_build, cli):
     out, _ = tiny_build
-    proc = build("--out", str(out), "--no-pdf", *TINY, "--set", "simulate.train.epochs=31")
+    proc = cli("--out", str(out), "--no-pdf", *TINY, "--set", "simulate.train.epochs=31")
     assert proc.returncode == 0, proc.stderr
     assert "running simulate" in proc.stderr and "running actual-task" not in proc.stderr
 
@@ -141,10 +141,10 @@ def tiny_keys(*extra: str) -> dict[str, str]:
     return store_keys({i: settings.resolve(i, m.Config, "quick", over.get(i, {})) for i, m in REGISTRY.items()})
 
 
-def test_dry_run_shows_every_key_and_what_would_run_and_changes_nothing(tiny_build):
+def test_dry_run_shows_every_key_and_what_would_run_and_changes_nothing(tiny_build, cli):
     out, _ = tiny_build
     before = sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*"))
-    proc = build("--out", str(out), "--dry-run", *TINY, "--set", "grad-norm.train.epochs=21")
+    proc = cli("--out", str(out), "--dry-run", *TINY, "--set", "grad-norm.train.epochs=21")
     assert proc.returncode == 0, proc.stderr
     rows, stored, changed = dry_run_rows(proc.stdout), tiny_keys(), tiny_keys("grad-norm.train.epochs=21")
     assert list(rows) == list(stored) and {k: r[0] for k, r in rows.items()} == changed
@@ -156,8 +156,8 @@ def test_dry_run_shows_every_key_and_what_would_run_and_changes_nothing(tiny_bui
     assert sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*")) == before  # nothing written
 
 
-def test_dry_run_of_an_empty_output_folder_would_run_everything_and_creates_nothing(tmp_path):
-    proc = build("--out", str(tmp_path / "out"), "--dry-run", "--full", "--only", "sharpness")
+def test_dry_run_of_an_empty_output_folder_would_run_everything_and_creates_nothing(tmp_path, cli):
+    proc = cli("--out", str(tmp_path / "out"), "--dry-run", "--full", "--only", "sharpness")
     assert proc.returncode == 0, proc.stderr
     rows = dry_run_rows(proc.stdout)
     assert rows["sharpness"][1] == "would run" and rows["sensitivity"][1] == "would run"  # what sharpness reads
@@ -165,16 +165,16 @@ def test_dry_run_of_an_empty_output_folder_would_run_everything_and_creates_noth
     assert not (tmp_path / "out").exists()
 
 
-def test_render_trains_nothing_and_reuses_every_stored_result(tiny_build):
+def test_render_trains_nothing_and_reuses_every_stored_result(tiny_build, cli):
     out, _ = tiny_build
-    proc = build("--out", str(out), "--render", "--no-pdf", *TINY)
+    proc = cli("--out", str(out), "--render", "--no-pdf", *TINY)
     assert proc.returncode == 0, proc.stderr
     assert "running" not in proc.stderr and "not built" not in proc.stderr
     assert proc.stderr.count("stored") >= 11
 
 
-def test_render_without_stored_results_names_them_in_one_line(tmp_path):
-    proc = build("--out", str(tmp_path / "out"), "--render", "--no-pdf", "--quick")
+def test_render_without_stored_results_names_them_in_one_line(tmp_path, cli):
+    proc = cli("--out", str(tmp_path / "out"), "--render", "--no-pdf", "--quick")
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("not built")]
     assert len(lines) == 1 and "simulate" in lines[0] and "sharpness" in lines[0]
@@ -187,14 +187,14 @@ STUDENT = 'title = "HW1 <b>of</b> Ada"\nauthor = "Ada <script>x()</script> Lovel
 NOTE = "Depth *helps* here.\n\n<script>alert(1)</script> and <b>bold?</b>\n"
 
 
-def test_student_details_and_notes_appear_escaped_in_html_and_pdf(tiny_build, tmp_path):
+def test_student_details_and_notes_appear_escaped_in_html_and_pdf(tiny_build, tmp_path, cli):
     from pypdf import PdfReader
     out, _ = tiny_build
     (tmp_path / "report.toml").write_text(STUDENT)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "simulate.md").write_text(NOTE)
     (tmp_path / "notes" / "simulat.md").write_text("typo")
-    proc = build("--out", str(out), "--render", *TINY, cwd=tmp_path)
+    proc = cli("--out", str(out), "--render", *TINY, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "running" not in proc.stderr
     warning = [line for line in proc.stderr.splitlines() if "simulat.md" in line]
@@ -218,17 +218,17 @@ def test_student_details_and_notes_appear_escaped_in_html_and_pdf(tiny_build, tm
     ('author = "Ada\n', ["report.toml", "not valid TOML"]),
     ('author = ["a", "b"]\n', ["report.toml", "author", "text"]),
 ])
-def test_a_bad_report_toml_is_one_line_naming_the_file_and_key(tmp_path, content, words):
+def test_a_bad_report_toml_is_one_line_naming_the_file_and_key(tmp_path, cli, content, words):
     (tmp_path / "report.toml").write_text(content)
-    proc = build("--out", str(tmp_path / "out"), "--render", "--no-pdf", cwd=tmp_path, timeout=120)
+    proc = cli("--out", str(tmp_path / "out"), "--render", "--no-pdf", cwd=tmp_path)
     assert_one_line_error(proc, *words)
     assert proc.returncode == 2 and not (tmp_path / "out" / "report.html").exists()
 
 
-def test_on_github_actions_the_time_table_goes_to_the_job_summary(tiny_build, tmp_path):
+def test_on_github_actions_the_time_table_goes_to_the_job_summary(tiny_build, tmp_path, cli):
     out, _ = tiny_build
     summary = tmp_path / "step_summary.md"
-    proc = build("--out", str(out), "--render", "--no-pdf", *TINY, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    proc = cli("--out", str(out), "--render", "--no-pdf", *TINY, env={"GITHUB_STEP_SUMMARY": str(summary)})
     assert proc.returncode == 0, proc.stderr
     rows = [line for line in summary.read_text().splitlines() if line.startswith("| ")][2:]
     from hw1core.experiments import REGISTRY

@@ -33,7 +33,7 @@ def test_every_default_simulate_model_learns_f1_within_seconds(arch):
     """The course's models leave the mean of f1 quickly (a 1→1 input layer in front kept most seeds there)."""
     from hw1core import data
     x = torch.linspace(-1, 1, 300).unsqueeze(1)
-    y = data.FUNCTIONS["f1"][1](x)
+    y = data.FUNCTIONS["f1"](x)
     stack = engine.Stack(arch, [0, 1, 2])
     hist = engine.train(stack, engine.Task(x, y, loss="mse"), engine.TrainConfig(600, 64, 4e-4, 1e-4))
     assert np.median(hist.train_loss[:, -1]) < 0.25 * float(y.var(unbiased=False))
@@ -52,7 +52,7 @@ def test_simulate_counts_the_seeds_that_stay_at_the_mean():
 
 def test_sharpness_of_a_sweep_whose_every_model_diverged_is_nan_and_its_section_renders(tmp_path):
     from fakes import sensitivity_result
-    from hw1core.experiments import sensitivity, sharpness
+    from hw1core.experiments import sharpness
     from report.format import render_finding
     from report.sections import sharpness as sharpness_section
     sens_cfg, sens = sensitivity_result([1.0] * 4, [1.0] * 4)

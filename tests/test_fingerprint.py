@@ -105,11 +105,20 @@ def store_keys_of(root: Path) -> dict[str, dict[str, str]]:
 def test_quick_values_rules_messages_and_display_tables_never_enter_a_key(tree):
     before = store_keys_of(tree)
     edit(tree, "hw1core/experiments/simulate.py", "quick=dict(epochs=600)", "quick=dict(epochs=700)")
-    after = store_keys_of(tree)
-    assert after["full"] == before["full"]  # a quick value leaves every full-profile key as it was
-    assert {i for i in before["quick"] if before["quick"][i] != after["quick"][i]} == {"simulate"}
     edit(tree, "hw1core/rules.py", '"a positive number"', '"a number above zero"')  # a rule's message
     edit(tree, "hw1core/rules.py", "v > 0 else", "v > 0.0 else")  # and the rule itself
     edit(tree, "hw1core/experiments/error_surface.py", "setting(41, odd_at_least(3)", "setting(41, odd_at_least(5)")
     edit(tree, "report/sections/grad_norm.py", "def tables(", "def tables_(")  # the display tables moved there
-    assert store_keys_of(tree) == after
+    edit(tree, "report/layers.py", '"1-190-1, LeakyReLU"', '"1-190-1 with LeakyReLU"')  # a model's description
+    after = store_keys_of(tree)
+    assert after["full"] == before["full"]  # a quick value leaves every full-profile key as it was
+    assert {i for i in before["quick"] if before["quick"][i] != after["quick"][i]} == {"simulate"}  # its own quick key
+
+
+def test_a_settings_class_with_code_is_refused_since_its_code_would_be_in_no_key(tree):
+    edit(tree, "hw1core/experiments/simulate.py", "    n_grid: int = setting(1000, positive)\n",
+         "    n_grid: int = setting(1000, positive)\n\n    def members(self) -> int:\n        return self.seeds * 2\n")
+    for cached in (code_fingerprint, dependencies, parsed):
+        cached.cache_clear()
+    with pytest.raises(ValueError, match=r"simulate\.Config: a @settings class declares fields only"):
+        code_fingerprint("hw1core.experiments.simulate", tree)

@@ -7,7 +7,7 @@ from hw1core.experiments import random_labels
 
 
 def linear_stack(inputs: int, seed: int = 0) -> engine.Stack:
-    """An ensemble whose one member is a plain linear classifier on flattened inputs."""
+    """A stack of one model: a plain linear classifier on flattened inputs."""
     ens = engine.Stack("CNN-shallow", [seed])
     torch.manual_seed(seed)
     lin = torch.nn.Linear(inputs, 10)

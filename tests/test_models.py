@@ -19,7 +19,7 @@ SPEC_COUNTS = {
 
 @pytest.mark.parametrize("name,count", SPEC_COUNTS.items())
 def test_parameter_count_matches_spec(name, count):
-    assert models.param_count(models.build(name)) == count
+    assert models.param_count_of(name) == count
     assert sum(r["params"] for r in layer_summary(name)) == count
 
 

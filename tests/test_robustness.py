@@ -46,8 +46,8 @@ def test_force_reruns_only_the_named_experiment(tmp_path):
     assert forced.returncode == 0 and ran(forced.stderr) == {"grad-norm"}
 
 
-def test_wrong_type_value_is_one_line(tmp_path):
-    assert_one_line_error(run_build("--set", "simulate.train.epochs=lots", "--out", str(tmp_path)),
+def test_wrong_type_value_is_one_line(tmp_path, cli):
+    assert_one_line_error(cli("--set", "simulate.train.epochs=lots", "--out", str(tmp_path)),
                           "simulate.train.epochs", "int")
 
 

@@ -70,8 +70,8 @@ def test_a_nested_value_is_checked_by_the_rule_of_its_own_field():
     ("optimization-path.model=CNN-99", ["CNN-99", "CNN-21"]),
     ("minimal-ratio.rel_tol=2", ["rel_tol", "between 0 and 1"]),
 ])
-def test_a_bad_value_is_one_line_naming_key_value_and_what_is_allowed(tmp_path, item, words):
-    from test_cli import assert_one_line_error, build
-    proc = build("--set", item, "--out", str(tmp_path / "out"), timeout=60)
+def test_a_bad_value_is_one_line_naming_key_value_and_what_is_allowed(tmp_path, cli, item, words):
+    from test_cli import assert_one_line_error
+    proc = cli("--set", item, "--out", str(tmp_path / "out"))
     assert_one_line_error(proc, *words)
     assert proc.returncode == 2 and "running" not in proc.stderr and not (tmp_path / "out").exists()

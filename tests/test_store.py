@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from hw1core.fingerprint import code_fingerprint
-from hw1core.results import Dims, Provenance
-from hw1core.store import Store, config_key, load_record, save_record
+from hw1core.results import Dims
+from hw1core.store import Provenance, Store, config_key, load_record, save_record
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 order) and the store key of a computation.
 
 One module per experiment holds its compute stage alone: its `Config` (a settings class), its `Result` (the record of
-what it measures) and `run(cfg, ctx) -> Result` with the code run calls. Nothing that only shapes the report belongs
-here: questions, figures, display tables and findings live in `report/sections/`.
+what it measures), `run(cfg, ctx) -> Result` with the code run calls, and, where it reads other experiments' results
+(through `ctx.input`), their ids as `INPUTS`. Nothing that only shapes the report belongs here: questions, figures,
+display tables and findings live in `report/sections/`.
 """
 from __future__ import annotations
 
@@ -31,9 +32,15 @@ REGISTRY: dict[str, Experiment] = {m.ID: m for m in (
     simulate, actual_task, optimization_path, grad_norm, minimal_ratio, error_surface, random_labels, param_count,
     interpolation, sensitivity, sharpness)}
 
-# Experiments whose run() reads another's Result (ctx.inputs), listed after it in the registry.
-INPUTS: dict[str, tuple[str, ...]] = {"sharpness": ("sensitivity",)}
-assert all(list(REGISTRY).index(i) < list(REGISTRY).index(e) for e, ins in INPUTS.items() for i in ins)
+
+
+def inputs_of(exp_id: str) -> tuple[str, ...]:
+    """The experiments whose config and Result `exp_id`'s run() reads (its module's INPUTS; most have none)."""
+    return getattr(REGISTRY[exp_id], "INPUTS", ())
+
+
+# An experiment's inputs are built before it: they come earlier in the registry.
+assert all(list(REGISTRY).index(i) < list(REGISTRY).index(e) for e in REGISTRY for i in inputs_of(e))
 
 
 def store_keys(configs: dict[str, Any]) -> dict[str, str]:
@@ -41,6 +48,6 @@ def store_keys(configs: dict[str, Any]) -> dict[str, str]:
     that module uses, and the keys of the results it reads."""
     keys: dict[str, str] = {}
     for exp_id, experiment in REGISTRY.items():
-        spec = {"config": asdict(configs[exp_id]), "inputs": {i: keys[i] for i in INPUTS.get(exp_id, ())}}
+        spec = {"config": asdict(configs[exp_id]), "inputs": {i: keys[i] for i in inputs_of(exp_id)}}
         keys[exp_id] = config_key(spec, code_fingerprint(experiment.__name__))  # type: ignore[attr-defined]
     return keys

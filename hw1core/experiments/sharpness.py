@@ -7,7 +7,6 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .. import analysis, engine, recipes
 from ..context import RunContext
@@ -17,6 +16,7 @@ from ..settings import setting, settings
 from . import sensitivity
 
 ID = "sharpness"
+INPUTS = (sensitivity.ID,)  # the models it analyses and their sensitivities are sensitivity's
 
 
 @settings
@@ -45,7 +45,7 @@ def run(cfg: Config, ctx: RunContext) -> Result:
         train, _, _ = recipes.splits(run0, ctx)
         sharp_set = train.subset(cfg.n_sharp, sens_cfg.train.seed + 3)
         stack = engine.Stack(sens_cfg.model, [sens_cfg.train.seed], ctx.device)
-        weights = engine.unflatten(torch.from_numpy(sens.weights[batch][ok]).to(ctx.device), stack.params)
+        weights = stack.params_from(sens.weights[batch][ok])
         for i, eps in enumerate(cfg.eps):
             phi[i, ok] = analysis.eps_sharpness(stack, weights, sharp_set.x, sharp_set.y, recipes.CIFAR_TRANSFORM, eps,
                                                 cfg.ascent_steps)

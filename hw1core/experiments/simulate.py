@@ -7,7 +7,7 @@ from typing import Annotated
 import numpy as np
 import torch
 
-from .. import data, engine, models
+from .. import data, engine
 from ..context import RunContext
 from ..results import Dims
 from ..rules import FUNCTION, all_of, architectures, positive
@@ -69,12 +69,12 @@ def by_function(parts: list[np.ndarray], cfg: Config) -> np.ndarray:
 def run(cfg: Config, ctx: RunContext) -> Result:
     x = torch.linspace(-1, 1, cfg.n_train, device=ctx.device).unsqueeze(1)
     grid = torch.linspace(-1, 1, cfg.n_grid, device=ctx.device).unsqueeze(1)
-    targets = torch.stack([data.FUNCTIONS[f][1](x) for f in cfg.functions])
+    targets = torch.stack([data.FUNCTIONS[f](x) for f in cfg.functions])
     fits = [ctx.part(arch, Fits, lambda: train_model(arch, cfg, x, targets, grid)) for arch in cfg.models]
     return Result(
         steps=sum(f.steps for f in fits),
         x=x.squeeze(1).cpu().numpy(), grid=grid.squeeze(1).cpu().numpy(),
-        truth=torch.stack([data.FUNCTIONS[f][1](grid) for f in cfg.functions]).squeeze(-1).cpu().numpy(),
+        truth=torch.stack([data.FUNCTIONS[f](grid) for f in cfg.functions]).squeeze(-1).cpu().numpy(),
         target_variance=targets.var(dim=(1, 2), unbiased=False).cpu().numpy(),
         loss=by_function([f.loss for f in fits], cfg), pred=by_function([f.pred for f in fits], cfg),
         diverged_epoch=by_function([f.diverged_epoch for f in fits], cfg))

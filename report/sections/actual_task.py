@@ -8,7 +8,7 @@ from hw1core import engine, models
 from hw1core.experiments.actual_task import Config, Curves, Result, plan
 
 from .. import plots
-from ..format import schedule_text
+from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Train on actual tasks"
@@ -39,12 +39,10 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     rows = []
     for name, (archs, tc, sizes) in plan(cfg).items():
         full_train, full_test = FULL_SIZES[name]
-        sched = schedule_text(tc.lr, tc.step_size, tc.gamma, tc.epochs)
         rows += [
             (f"{name} data", f"train {size(sizes.n_train, full_train)}; test {size(sizes.n_test, full_test)}"),
-            (f"{name} models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in archs)),
-            (f"{name} training", f"cross-entropy on logits; Adam lr {tc.lr:g}, weight decay {tc.weight_decay:g}, "
-                                 f"{sched}; batch {tc.batch_size}; {tc.epochs} epochs; seed {tc.seed}"),
+            (f"{name} models", ", ".join(f"{m} ({models.param_count_of(m):,} params)" for m in archs)),
+            (f"{name} training", f"cross-entropy on logits; {train_text(tc)}"),
         ]
     rows.append(("Inputs", "CIFAR-10: random crop 32 (reflect padding 4) and horizontal flip, normalised with the "
                            "channel means and standard deviations; MNIST: pixels scaled to [0, 1]"))
@@ -82,7 +80,7 @@ def summary(cfg: Config, res: Result) -> pd.DataFrame:
             finite = np.isfinite(test_acc)
             best = int(np.nanargmax(test_acc)) if finite.any() else -1
             last = int(np.flatnonzero(finite)[-1]) if finite.any() else -1
-            rows.append({"dataset": name, "model": arch, "params": models.param_count(models.build(arch)),
+            rows.append({"dataset": name, "model": arch, "params": models.param_count_of(arch),
                          "train_loss": c.train_loss[j, last], "train_acc": c.train_acc[j, last],
                          "test_loss": c.test_loss[j, last], "test_acc": test_acc[last],
                          "best_test_acc": test_acc[best] if best >= 0 else np.nan, "best_epoch": best + 1,

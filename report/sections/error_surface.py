@@ -11,7 +11,7 @@ from hw1core import models
 from hw1core.experiments.error_surface import Config, Result
 
 from .. import plots
-from ..format import schedule_text
+from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Bonus: visualise the error surface"
@@ -29,19 +29,10 @@ def architectures(cfg: Config) -> list[str]:
     return [cfg.model]
 
 
-def training_text(cfg: Config) -> str:
-    """The training recipe in words, with the step schedule where there is one."""
-    t = cfg.train
-    text = f"Adam lr {t.lr:g}, weight decay {t.weight_decay:g}, batch {t.batch_size}, {t.epochs} epochs, seed {t.seed}"
-    if t.step_size and t.step_size < t.epochs:
-        text += f", {schedule_text(t.lr, t.step_size, t.gamma, t.epochs)}"
-    return text
-
-
 def setup(cfg: Config) -> list[tuple[str, str]]:
     return [
-        ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params) on CIFAR-10, "
-                  f"{training_text(cfg)}; weights recorded after every epoch"),
+        ("Model", f"{cfg.model} ({models.param_count_of(cfg.model):,} params) on CIFAR-10, "
+                  f"{train_text(cfg.train)}; weights recorded after every epoch"),
         ("Random directions", "two Gaussian directions, each filter (conv output channel or linear row) rescaled to "
                               "the norm of the trained weights' filter; bias directions zero (Li et al. 2018); "
                               f"grid {cfg.grid}×{cfg.grid} over [−{cfg.span:g}, {cfg.span:g}]²"),

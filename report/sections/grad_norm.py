@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hw1core import data, models
+from hw1core import models
 from hw1core.experiments.grad_norm import Config, Result
 
 from .. import plots
+from ..layers import FORMULAS
+from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Gradient norm during training"
@@ -32,10 +34,9 @@ def architectures(cfg: Config) -> list[str]:
 def setup(cfg: Config) -> list[tuple[str, str]]:
     tc = cfg.train
     return [
-        ("Task", f"{cfg.function}(x) = {data.FUNCTIONS[cfg.function][0]}, {cfg.n_train} points on [−1, 1], MSE"),
-        ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params), seed {tc.seed}"),
-        ("Optimiser", f"Adam, lr {tc.lr:g}, weight decay {tc.weight_decay:g}; batch {tc.batch_size}; "
-                      f"{tc.epochs:,} epochs"),
+        ("Task", f"{cfg.function}(x) = {FORMULAS[cfg.function]}, {cfg.n_train} points on [−1, 1], MSE"),
+        ("Model", f"{cfg.model} ({models.param_count_of(cfg.model):,} params)"),
+        ("Optimiser", train_text(tc)),
         ("Recorded", "at every step: the mini-batch loss and ‖∇θ L‖₂ over all parameters (before the optimiser step; "
                      "weight decay not included)"),
     ]

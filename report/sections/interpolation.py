@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hw1core import engine, models
+from hw1core import models
 from hw1core.experiments.interpolation import Config, Line, Result
 
 from .. import plots
@@ -31,7 +31,7 @@ def architectures(cfg: Config) -> list[str]:
 def setup(cfg: Config) -> list[tuple[str, str]]:
     tc = cfg.train
     return [
-        ("Task", f"CIFAR-10 with {cfg.model} ({models.param_count(models.build(cfg.model)):,} params); training images: "
+        ("Task", f"CIFAR-10 with {cfg.model} ({models.param_count_of(cfg.model):,} params); training images: "
                  f"{'all 50,000' if not cfg.data.n_train else f'{cfg.data.n_train:,}'}"),
         ("Pair 1", f"batch {cfg.batches[0]} vs batch {cfg.batches[1]}, both Adam lr {tc.lr:g} (the common learning "
                    f"rate), {tc.epochs} epochs"),

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hw1core import data, models
+from hw1core import models
 from hw1core.experiments.minimal_ratio import Config, Result
 
 from .. import plots
-from ..format import schedule_text
+from ..layers import FORMULAS
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "What happens when the gradient is almost zero"
@@ -27,27 +27,13 @@ def architectures(cfg: Config) -> list[str]:
     return [cfg.model]
 
 
-def phase1_text(cfg: Config) -> str:
-    """Phase 1 in words: full-batch when the batch holds every training point (then an epoch is one step)."""
-    t = cfg.train
-    if t.batch_size >= cfg.n_train:
-        text = f"{t.epochs:,} full-batch Adam steps on the MSE, lr {t.lr:g}"
-    else:
-        text = f"{t.epochs:,} epochs of Adam on the MSE, batch {t.batch_size}, lr {t.lr:g}"
-    if t.weight_decay:
-        text += f", weight decay {t.weight_decay:g}"
-    if t.step_size and t.step_size < t.epochs:
-        text += f"; {schedule_text(t.lr, t.step_size, t.gamma, t.epochs)}"
-    return text
-
-
 def setup(cfg: Config) -> list[tuple[str, str]]:
-    p = models.param_count(models.build(cfg.model))
+    p = models.param_count_of(cfg.model)
     return [
-        ("Task", f"{cfg.function}(x) = {data.FUNCTIONS[cfg.function][0]}, {cfg.n_train} points on [−1, 1], MSE"),
+        ("Task", f"{cfg.function}(x) = {FORMULAS[cfg.function]}, {cfg.n_train} points on [−1, 1], MSE"),
         ("Model", f"{cfg.model} ({p:,} params); {cfg.runs} runs (seeds 0–{cfg.runs - 1}) trained together as one "
                   "stacked model"),
-        ("Phase 1", phase1_text(cfg)),
+        ("Phase 1", f"{cfg.epochs:,} full-batch Adam steps on the MSE, lr {cfg.lr:g}"),
         ("Phase 2", f"the objective becomes ‖∇θ MSE‖²; full-batch Adam, lr {cfg.gn_lr:g}, until ‖∇θ MSE‖ < "
                     f"{cfg.gn_tol:g} or {cfg.gn_steps:,} steps; a run that meets the tolerance stops there"),
         ("Hessian", f"exact {p}×{p} Hessian of the MSE w.r.t. the flattened parameters at each end point "
@@ -104,7 +90,7 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
                          "ratio among |λ| > τ": f"{sel['ratio_nonzero'].min():.3f} – {sel['ratio_nonzero'].max():.3f}",
                          "‖∇L‖ range": f"{sel['grad_norm'].min():.2g} – {sel['grad_norm'].max():.2g}"})
     return [TableSpec("summary", f"Runs that reached the gradient tolerance and the ranges of their end points "
-                                 f"({res.params} parameters, so {res.params} eigenvalues each).", pd.DataFrame(rows))]
+                                 f"({models.param_count_of(cfg.model)} parameters, so as many eigenvalues each).", pd.DataFrame(rows))]
 
 
 def findings(cfg: Config, res: Result) -> list[Finding]:
@@ -116,7 +102,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                    "positive spans {nlo:sig} to {nhi:sig}.",
                    {"met": int(met_tolerance(t).sum()), "n": len(t), "tol": f"{cfg.gn_tol:g}",
                     "lo": float(t["ratio"].min()), "hi": float(t["ratio"].max()), "z": float(t["near_zero"].mean()),
-                    "p": res.params, "nlo": float(t["ratio_nonzero"].min()), "nhi": float(t["ratio_nonzero"].max())})]
+                    "p": models.param_count_of(cfg.model), "nlo": float(t["ratio_nonzero"].min()), "nhi": float(t["ratio_nonzero"].max())})]
     minima, saddles = int((t["negative"] == 0).sum()), int((t["negative"] > 0).sum())
     out.append(Finding("minima-and-saddles",
                        "{m:int} runs have no eigenvalue below −τ (a minimum up to the flat directions: no descent "

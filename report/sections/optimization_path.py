@@ -8,7 +8,7 @@ from hw1core import models
 from hw1core.experiments.optimization_path import Config, Result, is_regression
 
 from .. import plots
-from ..format import schedule_text
+from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Visualise the optimisation process"
@@ -32,15 +32,12 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     task = (f"f1 regression ({cfg.n_points} points), MSE; points labelled with the training loss" if is_regression(cfg)
             else "CIFAR-10 classification, cross-entropy; points labelled with test accuracy "
                  f"({'all' if not sizes.n_test else f'{sizes.n_test:,}'} test images)")
-    sched = schedule_text(tc.lr, tc.step_size, tc.gamma, tc.epochs)
     return [
         ("Task", task),
-        ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params), {cfg.runs} runs, seeds "
+        ("Model", f"{cfg.model} ({models.param_count_of(cfg.model):,} params), {cfg.runs} runs, seeds "
                   f"0–{cfg.runs - 1}, trained together as one stacked model"),
-        ("Optimiser", f"Adam, lr {tc.lr:g}, weight decay {tc.weight_decay:g}, {sched}; batch {tc.batch_size}; "
-                      f"{tc.epochs} epochs" + ("" if is_regression(cfg) else
-                                                f" on {'all' if not sizes.n_train else f'{sizes.n_train:,}'} training "
-                                                "images")),
+        ("Optimiser", train_text(tc) + ("" if is_regression(cfg) else
+                                        f"; on {'all' if not sizes.n_train else f'{sizes.n_train:,}'} training images")),
         ("Recording cycle", f"all weights at initialisation and every {cfg.every} epochs"),
         ("Reduction", "PCA to 2 components (scikit-learn), fitted once over every recorded vector of all runs together, "
                       "so all runs share one basis; the same for the first layer alone"),

@@ -8,7 +8,7 @@ from hw1core import models
 from hw1core.experiments.param_count import Config, Result
 
 from .. import plots
-from ..format import schedule_text
+from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Number of parameters vs generalization"
@@ -37,10 +37,8 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Structures", f"{len(cfg.models)} CNNs: five 3×3 convolutions (padding 1) with ReLU and 2×2 max-pooling, "
                        "then one linear layer; only the widths differ: " +
                        "; ".join(f"{m} {'-'.join(map(str, models.PARAM_COUNT_WIDTHS[int(m.split('-')[1])]))} "
-                                 f"({models.param_count(models.build(m)):,})" for m in cfg.models)),
-        ("Training", f"Adam lr {tc.lr:g}, weight decay {tc.weight_decay:g}, "
-                     f"{schedule_text(tc.lr, tc.step_size, tc.gamma, tc.epochs)}, batch {tc.batch_size}, "
-                     f"{tc.epochs} epochs; cross-entropy; augmentation as in actual-task; seed {tc.seed}"),
+                                 f"({models.param_count_of(m):,})" for m in cfg.models)),
+        ("Training", f"{train_text(tc)}; cross-entropy; augmentation as in actual-task"),
         ("Metrics", f"after training, in evaluation mode: training metrics on "
                     f"{min(cfg.n_eval_train, cfg.data.n_train or 50_000):,} training images without augmentation, "
                     "test metrics on the test images"),

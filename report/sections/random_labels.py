@@ -8,7 +8,7 @@ from hw1core import models
 from hw1core.experiments.random_labels import Config, Result
 
 from .. import plots
-from ..format import schedule_text
+from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Can the network fit random labels?"
@@ -26,16 +26,6 @@ def architectures(cfg: Config) -> list[str]:
     return [cfg.model]
 
 
-def optimiser_text(cfg: Config) -> str:
-    """The training recipe in words, with the step schedule where there is one."""
-    t = cfg.train
-    decay = f"weight decay {t.weight_decay:g}" if t.weight_decay else "no weight decay"
-    text = f"Adam, lr {t.lr:g}, {decay}; batch {t.batch_size}; {t.epochs:,} epochs; seed {t.seed}"
-    if t.step_size and t.step_size < t.epochs:
-        text += f"; {schedule_text(t.lr, t.step_size, t.gamma, t.epochs)}"
-    return text
-
-
 def setup(cfg: Config) -> list[tuple[str, str]]:
     n_train, n_test = cfg.data.n_train, cfg.data.n_test
     n = f"{n_train:,} of 60,000 (fixed random subset)" if n_train else "all 60,000"
@@ -44,8 +34,8 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
                  f"test: {'all 10,000' if not n_test else f'{n_test:,}'}"),
         ("Labels", f"training labels randomly permuted once (seed {cfg.label_seed}), so they carry no information "
                    "about the image; test labels are the true ones"),
-        ("Model", f"{cfg.model} ({models.param_count(models.build(cfg.model)):,} params)"),
-        ("Optimiser", optimiser_text(cfg)),
+        ("Model", f"{cfg.model} ({models.param_count_of(cfg.model):,} params)"),
+        ("Optimiser", train_text(cfg.train)),
     ]
 
 

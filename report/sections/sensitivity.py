@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hw1core import engine, models
+from hw1core import models
 from hw1core.experiments.sensitivity import Config, Result
 
 from .. import plots
 from ..format import sweep_schedule_text
-from ..outputs import FigureSpec, Finding, Question, TableSpec
+from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
 
 TITLE = "Flatness vs generalization, part 2: sensitivity"
 PART = "HW1-3 Generalization"
@@ -35,7 +35,7 @@ def architectures(cfg: Config) -> list[str]:
 def setup(cfg: Config) -> list[tuple[str, str]]:
     tc = cfg.train
     return [
-        ("Task", f"CIFAR-10 with {cfg.model} ({models.param_count(models.build(cfg.model)):,} params); training images: "
+        ("Task", f"CIFAR-10 with {cfg.model} ({models.param_count_of(cfg.model):,} params); training images: "
                  f"{'all 50,000' if not cfg.data.n_train else f'{cfg.data.n_train:,}'}; Adam, weight decay "
                  f"{tc.weight_decay:g}, {sweep_schedule_text(tc)}, {tc.epochs} epochs, seed {tc.seed}"),
         ("Batch-size sweep", f"batch {', '.join(map(str, cfg.batch_sizes))} at lr {tc.lr:g} (the common learning "
@@ -125,7 +125,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                                "{var}.", {"var": var, "wa": direction(ra), "wb": direction(rb)}))
     t = res.runs
     for _, r in t[t["diverged_epoch"] > 0].iterrows():
-        swept = int(r["batch"]) if r["sweep"] == "batch" else f"{r['lr']:.0e}"  # no '.': it separates name parts
+        swept = int(r["batch"]) if r["sweep"] == "batch" else name_part(r["lr"])
         out.append(Finding(f"diverged.{r['sweep']}.{swept}",
                            "The run with batch {b:int} and lr {lr} ({sweep} sweep) diverged (non-finite loss) in "
                            "epoch {e:int} and is left out of the figures.",

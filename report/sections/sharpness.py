@@ -8,7 +8,7 @@ import pandas as pd
 from hw1core.experiments.sharpness import Config, Result
 
 from .. import plots
-from ..outputs import FigureSpec, Finding, Question, TableSpec
+from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
 
 TITLE = "Bonus: a flatness measure (ε-sharpness)"
 PART = "HW1-3 Generalization"
@@ -88,7 +88,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         verdict = ("larger batches end in sharper minima, as Keskar et al. (2017) report" if r > TREND else
                    "larger batches end in flatter minima here, contrary to Keskar et al. (2017)" if r < -TREND else
                    "no clear trend with batch size in these runs")
-        out.append(Finding(f"sharpness-vs-batch.{e:.0e}",  # 1e-03: no '.', which separates name parts
+        out.append(Finding(f"sharpness-vs-batch.{name_part(e)}",
                            "At ε = {e}, sharpness goes from {lo:sig} (batch {b0:int}) to {hi:sig} (batch {b1:int}); "
                            "Spearman correlation with batch size {r:sig}: " + verdict + ".",
                            {"e": f"{e:g}", "lo": float(col.iloc[0]), "b0": int(t["batch"].iloc[0]),

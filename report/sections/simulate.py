@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 
 from hw1core import models
-from hw1core.data import FUNCTIONS
 from hw1core.experiments.simulate import Config, Result
 
 from .. import plots
-from ..layers import depth
+from ..layers import FORMULAS, depth
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Simulate a function"
@@ -34,9 +33,9 @@ def architectures(cfg: Config) -> list[str]:
 
 def setup(cfg: Config) -> list[tuple[str, str]]:
     return [
-        ("Task", f"regression of {', '.join(f'{f}(x) = {FUNCTIONS[f][0]}' for f in cfg.functions)} on x ∈ [−1, 1]"),
+        ("Task", f"regression of {', '.join(f'{f}(x) = {FORMULAS[f]}' for f in cfg.functions)} on x ∈ [−1, 1]"),
         ("Training data", f"{cfg.n_train} evenly spaced points; predictions drawn on {cfg.n_grid} points"),
-        ("Models", ", ".join(f"{m} ({models.param_count(models.build(m)):,} params)" for m in cfg.models)),
+        ("Models", ", ".join(f"{m} ({models.param_count_of(m):,} params)" for m in cfg.models)),
         ("Why these models", "the course's own example models, of nearly equal size (571 / 572 / 571 parameters). "
                              "Variants with one more 1→1 dense layer and its LeakyReLU in front (MLP-deep-r, "
                              "MLP-middle-r, MLP-shallow-r: 573 / 574 / 573) are selected with --set "
@@ -86,7 +85,7 @@ def summary(cfg: Config, res: Result) -> pd.DataFrame:
             done = [e for e in epochs if e is not None]
             mean, sd = seed_spread(final)
             variance = float(res.target_variance[i])
-            rows.append({"function": f, "model": arch, "params": models.param_count(models.build(arch)),
+            rows.append({"function": f, "model": arch, "params": models.param_count_of(arch),
                          "final_loss_mean": mean, "final_loss_sd": sd,
                          "final_loss_median": float(np.nanmedian(final)) if np.isfinite(final).any() else math.nan,
                          "target_variance": variance, "runs_at_mean": int((final >= AT_MEAN * variance).sum()),
@@ -103,14 +102,14 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     fig, axes = plots.new_figure(1, len(fns), height=2.8)
     for ax, f, truth in zip(axes, fns, res.truth):
         ax.plot(grid, truth, color="black", linewidth=1.2)
-        ax.set(title=f"{f}(x) = {FUNCTIONS[f][0]}", xlabel="x", ylabel=f"{f}(x)")
+        ax.set(title=f"{f}(x) = {FORMULAS[f]}", xlabel="x", ylabel=f"{f}(x)")
     figs.append(FigureSpec("targets", "The target functions on [−1, 1].", fig))
 
     fig, axes = plots.new_figure(1, len(fns), height=3.4)
     for ax, f, losses in zip(axes, fns, res.loss):
         for color, arch, loss in zip(plots.COLORS, archs, losses):
             plots.band(ax, plots.epochs_axis(loss.shape[1]), loss,
-                       f"{arch} ({models.param_count(models.build(arch)):,})", color)
+                       f"{arch} ({models.param_count_of(arch):,})", color)
         ax.set(yscale="log", title=f"{f}: training loss", xlabel="epoch", ylabel="MSE (log)")
         ax.legend(fontsize=8)
     figs.append(FigureSpec("loss", f"Training loss per epoch of the three models, mean over {cfg.seeds} seeds "
