@@ -71,7 +71,7 @@ def check_output(out: Path) -> None:
 
 
 def hold_output_lock(out: Path):
-    """An exclusive lock on the output folder for as long as the returned file stays open (the whole build).
+    """An exclusive lock on the output folder for as long as the returned file stays open (`with` it: the build).
 
     The kernel drops it when the process ends in any way, SIGKILL included, so a killed build never blocks the next.
     """
@@ -239,16 +239,12 @@ def dry_run(profile: str, selected: list[str], forced: list[str], keys: dict[str
 
 
 def build(args: argparse.Namespace) -> int:
-    import json
-    import torch
-    from tqdm.auto import tqdm
+    """Plan (every setting checked, every key computed) before anything trains; then, holding the output folder,
+    run or load each experiment and write the report."""
     from hw1core import settings
-    from hw1core.errors import ConfigError, OutputError
+    from hw1core.errors import ConfigError
     from hw1core.experiments import REGISTRY, inputs_of, store_keys
     from hw1core.store import Store
-    from report.document import Section, document
-    from report.render import render_html, write_pdf
-    from report.sections import SECTIONS
     from report.student import load_details, load_notes
 
     if args.render and (args.force or args.only):
@@ -258,7 +254,8 @@ def build(args: argparse.Namespace) -> int:
     # --force applies to the experiments this build runs; the others keep (and show) their stored results
     args.forced = [i for i in id_list(args.force, REGISTRY, "--force") if i in selected] if args.force else []
     overrides = settings.parse_overrides(args.sets, REGISTRY)
-    configs: dict[str, Any] = {i: settings.resolve(i, m.Config, args.profile, overrides.get(i, {})) for i, m in REGISTRY.items()}
+    configs: dict[str, Any] = {i: settings.resolve(i, m.Config, args.profile, overrides.get(i, {}))
+                               for i, m in REGISTRY.items()}
     for exp_id, cfg in configs.items():  # all of them: the report shows every experiment
         settings.validate(exp_id, cfg)
     # Every key now, from the code as it was imported: an edit made while the build runs must not relabel its results.
@@ -270,17 +267,30 @@ def build(args: argparse.Namespace) -> int:
     student = load_details(Path(args.meta or "report.toml"), explicit=args.meta is not None)
     notes = load_notes(Path(args.notes or "notes"), explicit=args.notes is not None, ids=list(REGISTRY))
     check_output(out)
-    lock = hold_output_lock(out)  # noqa: F841 -- held until this function returns, released by the kernel on death
-    device = pick_device(args.device)
-    label = device_name(device)
-    torch.set_float32_matmul_precision("high")
-    if store.remove_temp_files():
-        log.info("removed temp files left by an interrupted build")
-    if args.render:
-        log.info("hw1-report: rendering the %s profile from stored results", args.profile)
-    else:
-        log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
+    with hold_output_lock(out):
+        device = pick_device(args.device)
+        label = device_name(device)
+        if store.remove_temp_files():
+            log.info("removed temp files left by an interrupted build")
+        if args.render:
+            log.info("hw1-report: rendering the %s profile from stored results", args.profile)
+        else:
+            log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
+        sections = collect_sections(args, configs, keys, selected, store, device, label, notes)
+        write_report(args, sections, configs, keys, student, label)
+    return 0
 
+
+def collect_sections(args: argparse.Namespace, configs: dict[str, Any], keys: dict[str, str], selected: list[str],
+                     store, device, label: str, notes: dict) -> list:
+    """Every experiment's section in report order: run (selected and not stored, or forced), stored, or not built."""
+    import torch
+    from tqdm.auto import tqdm
+    from hw1core.experiments import REGISTRY, inputs_of
+    from report.document import Section
+    from report.sections import SECTIONS
+
+    torch.set_float32_matmul_precision("high")
     sections: dict[str, Section] = {}
     bar = tqdm(list(REGISTRY.items()), desc="experiments", unit="exp", dynamic_ncols=True,
                **({"disable": True} if args.render else {}))  # else TQDM_DISABLE decides
@@ -303,24 +313,32 @@ def build(args: argparse.Namespace) -> int:
     missing = [i for i, s in sections.items() if s.result is None]
     if missing:
         print(f"not built ({args.profile} profile, shown as such in the report): {', '.join(missing)}", file=sys.stderr)
+    return list(sections.values())
 
+
+def write_report(args: argparse.Namespace, sections: list, configs: dict[str, Any], keys: dict[str, str], student,
+                 label: str) -> None:
+    """out/report.html, out/summary.json and out/report.pdf, then the time table on stderr."""
+    import json
+    from hw1core.errors import OutputError
+    from report.document import document
+    from report.render import render_html, write_pdf
+
+    out = Path(args.out)
     build_info = {"profile": args.profile, "device": label, "commit": git_commit(), "versions": versions(),
                   "seeds": seeds_text(configs), "command": "python build.py " + " ".join(sys.argv[1:]),
                   "generated": datetime.now().strftime("%Y-%m-%d %H:%M"), "bench": bench_summary(out)}
     start = time.perf_counter()
-    ordered = list(sections.values())
     try:
-        html = render_html(document(ordered, build_info, student, out / "figures"))
+        html = render_html(document(sections, build_info, student, out / "figures"))
         (out / "report.html").write_text(html, encoding="utf-8")
-        (out / "summary.json").write_text(json.dumps(summary_json(ordered, build_info, keys), indent=1),
+        (out / "summary.json").write_text(json.dumps(summary_json(sections, build_info, keys), indent=1),
                                           encoding="utf-8")
         if not args.no_pdf:
             write_pdf(html, out / "report.pdf")
     except OSError as exc:
         raise OutputError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
-    report_s = time.perf_counter() - start
-
-    rows = time_rows(ordered, report_s)
+    rows = time_rows(sections, time.perf_counter() - start)
     print(f"\n  {'experiment':<19}{'result':<11}    time", file=sys.stderr)
     for name, status, wall in rows:
         print(f"  {name:<19}{status:<11}{wall:>10}", file=sys.stderr)
@@ -328,7 +346,6 @@ def build(args: argparse.Namespace) -> int:
         write_step_summary(Path(os.environ["GITHUB_STEP_SUMMARY"]), args.profile, rows)
     print(f"report: {(out / 'report.html').resolve()}" + ("" if args.no_pdf else f" and {(out / 'report.pdf').resolve()}"),
           file=sys.stderr)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,7 @@ def cli(capsys, caplog, monkeypatch):
             monkeypatch.chdir(cwd)
         for name, value in (env or {}).items():
             monkeypatch.setenv(name, value)
+        caplog.clear()  # each call reports its own log lines
         sigterm = signal.getsignal(signal.SIGTERM)
         with caplog.at_level(logging.INFO, logger="hw1"):
             try:

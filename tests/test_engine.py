@@ -84,3 +84,13 @@ def test_a_step_hook_sees_every_step_between_backward_and_the_optimiser_step():
     hist = engine.train(engine.Stack("MLP-middle", [0, 1]), engine.Task(x, y, loss="mse"),
                         engine.TrainConfig(epochs=3, batch_size=16, lr=1e-3), step_hook=hook)
     assert len(seen) == hist.steps == 12 and all(shape == (2,) and grads for shape, grads in seen)
+
+
+def test_weights_given_as_rows_land_on_the_stacks_device_in_its_shapes():
+    stack = engine.Stack("MLP-middle", [0, 1], "meta")  # any device but the CPU the rows come from
+    rows = np.arange(3 * stack.flat_params().shape[1], dtype=np.float32).reshape(3, -1)
+    params = stack.params_from(rows)
+    assert all(v.device.type == "meta" and v.shape == (3, *stack.params[n].shape[1:]) for n, v in params.items())
+    cpu = engine.Stack("MLP-middle", [0])
+    back = cpu.params_from(cpu.flat_params().numpy())
+    assert all(torch.equal(back[n], v) for n, v in cpu.params.items())  # the inverse of flat_params

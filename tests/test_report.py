@@ -100,3 +100,23 @@ def test_log_x_axes_over_a_decade_label_powers_of_ten_only():
     """Wide x labels such as 20000 30000 40000 ran together; past one decade only the powers of ten are labelled."""
     labels = log_axis_labels("x", 10_000, 425_194)  # param-count's parameter counts
     assert labels == ["10000", "100000"], labels
+
+
+def test_finding_name_parts_keep_numbers_apart_and_carry_no_dot():
+    from report.outputs import name_part
+    parts = [name_part(v) for v in (0.0015, 0.002, 0.001, 1e-5, 4096)]
+    assert len(set(parts)) == 5 and not any("." in p for p in parts)
+
+
+def test_a_bench_file_of_another_layout_is_left_out_with_a_warning(tmp_path, caplog):
+    import json
+    import build
+    (tmp_path / "bench.json").write_text(json.dumps({"device": "cpu", "profile": "quick", "date": "d",
+                                                     "rows": [{"workload": "w", "seeds_s": 1.0, "engine_s": 0.5,
+                                                               "speedup": 2.0}]}))
+    with caplog.at_level("WARNING", logger="hw1"):
+        assert build.bench_summary(tmp_path) is None
+    assert len(caplog.records) == 1 and "bench.json" in caplog.records[0].getMessage()
+    row = {"workload": "w", "plain_s": 1.0, "engine_s": 0.5, "speedup": 2.0}
+    (tmp_path / "bench.json").write_text(json.dumps({"device": "cpu", "profile": "quick", "date": "d", "rows": [row]}))
+    assert build.bench_summary(tmp_path)["rows"] == [row]

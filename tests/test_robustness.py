@@ -21,7 +21,7 @@ def ran(stderr: str) -> set[str]:
     return set(re.findall(r"^running (\S+)", stderr, re.M))
 
 
-def test_sigkill_mid_build_then_rerun_reuses_finished_experiments(tmp_path):
+def test_sigkill_mid_build_then_rerun_reuses_finished_experiments(tmp_path, cli):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, str(ROOT / "build.py"), "--out", str(out), *SMALL], cwd=ROOT,
                             env=os.environ | {"TQDM_DISABLE": "1"}, stderr=subprocess.PIPE, text=True)
@@ -33,16 +33,16 @@ def test_sigkill_mid_build_then_rerun_reuses_finished_experiments(tmp_path):
             break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
-    again = run_build("--out", str(out), *SMALL)
+    again = cli("--out", str(out), *SMALL)
     assert again.returncode == 0, again.stderr
     assert ran(again.stderr) == {"minimal-ratio"}
     assert not list(out.rglob("*.tmp")) and not list(out.rglob("*.parts"))
 
 
-def test_force_reruns_only_the_named_experiment(tmp_path):
+def test_force_reruns_only_the_named_experiment(tmp_path, cli):
     out = tmp_path / "out"
-    assert run_build("--out", str(out), *SMALL).returncode == 0
-    forced = run_build("--out", str(out), "--force", "grad-norm", *SMALL)
+    assert cli("--out", str(out), *SMALL).returncode == 0
+    forced = cli("--out", str(out), "--force", "grad-norm", *SMALL)
     assert forced.returncode == 0 and ran(forced.stderr) == {"grad-norm"}
 
 
@@ -71,10 +71,10 @@ def test_full_disk_is_one_line_and_keeps_stored_results(tmp_path, monkeypatch, c
     assert not list(out.rglob("*.tmp"))
 
 
-def test_same_config_and_seed_give_identical_numbers(tmp_path):
+def test_same_config_and_seed_give_identical_numbers(tmp_path, cli):
     arrays = []
-    for name in ("a", "b"):
-        proc = run_build("--out", str(tmp_path / name), "--only", "grad-norm,minimal-ratio", "--no-pdf", *TINY)
+    for name, how in (("a", run_build), ("b", cli)):  # in another process, and in this one
+        proc = how("--out", str(tmp_path / name), "--only", "grad-norm,minimal-ratio", "--no-pdf", *TINY)
         assert proc.returncode == 0, proc.stderr
         arrays.append({p.relative_to(tmp_path / name): p for p in (tmp_path / name).rglob("result.npz")})
     assert arrays[0].keys() == arrays[1].keys() and arrays[0]
@@ -116,22 +116,22 @@ def wait_for(proc: subprocess.Popen, prefix: str) -> list[str]:
     raise AssertionError("".join(seen))
 
 
-def test_one_build_per_output_folder_and_a_killed_build_leaves_no_lock(tmp_path):
+def test_one_build_per_output_folder_and_a_killed_build_leaves_no_lock(tmp_path, cli):
     out, other = tmp_path / "out", tmp_path / "other"
     first = start_build(out)
     wait_for(first, "running simulate")
-    second = run_build("--out", str(out), "--render", "--no-pdf", *TINY)
+    second = cli("--out", str(out), "--render", "--no-pdf", *TINY)
     assert_one_line_error(second, str(out), f"process {first.pid}")
     assert second.returncode == 2
-    beside = run_build("--out", str(other), "--render", "--no-pdf", *TINY)  # another folder runs side by side
+    beside = cli("--out", str(other), "--render", "--no-pdf", *TINY)  # another folder runs side by side
     assert beside.returncode == 0, beside.stderr
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=60)
-    after = run_build("--out", str(out), "--render", "--no-pdf", *TINY)
+    after = cli("--out", str(out), "--render", "--no-pdf", *TINY)
     assert after.returncode == 0, after.stderr
 
 
-def test_sigterm_stops_like_ctrl_c_and_the_rerun_resumes(tmp_path):
+def test_sigterm_stops_like_ctrl_c_and_the_rerun_resumes(tmp_path, cli):
     import time
     out = tmp_path / "out"
     proc = start_build(out)
@@ -144,6 +144,6 @@ def test_sigterm_stops_like_ctrl_c_and_the_rerun_resumes(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM
     assert "Traceback" not in rest and "interrupted:" in rest and "rerun the same command" in rest
     assert not list(out.rglob("*.tmp"))
-    again = run_build("--out", str(out), *SMALL)
+    again = cli("--out", str(out), *SMALL)
     assert again.returncode == 0, again.stderr
     assert ran(again.stderr) == {"minimal-ratio"}

@@ -69,6 +69,7 @@ def test_a_nested_value_is_checked_by_the_rule_of_its_own_field():
     ("interpolation.batches=64", ["batches=64", "exactly two"]),
     ("optimization-path.model=CNN-99", ["CNN-99", "CNN-21"]),
     ("minimal-ratio.rel_tol=2", ["rel_tol", "between 0 and 1"]),
+    ("sharpness.eps=0.001,0.001", ["sharpness.eps=0.001,0.001", "distinct"]),
 ])
 def test_a_bad_value_is_one_line_naming_key_value_and_what_is_allowed(tmp_path, cli, item, words):
     from test_cli import assert_one_line_error
