@@ -9,8 +9,9 @@ from typing import Annotated
 import numpy as np
 import torch
 
-from .. import analysis, data, engine, recipes
+from .. import analysis, engine, recipes
 from ..context import RunContext
+from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
 from ..rules import CIFAR, architectures, each_positive, greater_than, is_finite, one_of, pair_of, positive
 from ..settings import setting, settings
@@ -25,7 +26,7 @@ class Config:
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=25, batch_size=64, lr=1e-3), quick=dict(epochs=3))
     batches: tuple[int, ...] = setting((64, 1024), pair_of(each_positive, "positive batch sizes"))
     lrs: tuple[float, ...] = setting((1e-3, 1e-2), pair_of(each_positive, "positive learning rates"))
-    data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=3000, n_test=1000))
+    data: Sizes = setting(Sizes(), quick=dict(n_train=3000, n_test=1000))
     n_eval_train: int = setting(10_000, positive, quick=1000)  # training images behind the training metrics
     alpha_min: float = setting(-1.0, is_finite)
     alpha_max: float = setting(2.0, greater_than("alpha_min"))

@@ -9,6 +9,7 @@ import torch
 
 from .. import analysis, data, engine, models
 from ..context import RunContext
+from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
 from ..rules import CIFAR, FUNCTION, architectures, one_of, positive
 from ..settings import setting, settings
@@ -25,7 +26,7 @@ class Config:
                                                            step_size=10, gamma=0.1),
                                         quick=dict(epochs=6, batch_size=100))
     every: int = setting(3, positive)  # epochs between recorded weights
-    data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=1000, n_test=500))  # CIFAR-10 images
+    data: Sizes = setting(Sizes(), quick=dict(n_train=1000, n_test=500))  # CIFAR-10 images
     n_points: int = setting(300, positive)  # f1 points for an MLP
 
 

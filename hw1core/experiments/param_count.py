@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .. import data, engine, models, recipes
+from .. import engine, models, recipes
 from ..context import RunContext
+from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..rules import CIFAR, all_of, architectures, positive
 from ..settings import setting, settings
 
@@ -18,7 +19,7 @@ class Config:
     models: tuple[str, ...] = setting(tuple(f"CNN-{n}" for n in models.PARAM_COUNT_WIDTHS), all_of(architectures(CIFAR)))
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=30, batch_size=64, lr=4e-4, weight_decay=1e-4,
                                                            step_size=10, gamma=0.1), quick=dict(epochs=2))
-    data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=1500, n_test=1000))
+    data: Sizes = setting(Sizes(), quick=dict(n_train=1500, n_test=1000))
     n_eval_train: int = setting(10_000, positive, quick=1000)  # training images behind the final training metrics
 
 

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from .. import data, engine
 from ..context import RunContext
+from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
 from ..rules import MNIST_32, architectures, non_negative, one_of
 from ..settings import setting, settings
@@ -22,7 +23,7 @@ class Config:
     model: str = setting("MLP-random-labels", one_of(architectures(MNIST_32)))
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=1000, batch_size=100, lr=1e-4),
                                         quick=dict(epochs=40))
-    data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=2000, n_test=2000))
+    data: Sizes = setting(Sizes(), quick=dict(n_train=2000, n_test=2000))
     label_seed: int = setting(0, non_negative)  # the permutation of the training labels
 
 

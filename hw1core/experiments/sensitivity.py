@@ -9,8 +9,9 @@ from typing import Annotated
 import numpy as np
 import pandas as pd
 
-from .. import analysis, data, engine, recipes
+from .. import analysis, engine, recipes
 from ..context import RunContext
+from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
 from ..rules import CIFAR, architectures, each_positive, one_of, positive
 from ..settings import setting, settings
@@ -25,7 +26,7 @@ class Config:
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=25, batch_size=512, lr=1e-3), quick=dict(epochs=2))
     batch_sizes: tuple[int, ...] = setting((16, 64, 256, 1024, 4096), each_positive)
     lrs: tuple[float, ...] = setting((1e-1, 1e-2, 1e-3, 1e-4, 1e-5), each_positive)
-    data: data.Sizes = setting(data.Sizes(), quick=dict(n_train=2000, n_test=1000))
+    data: Sizes = setting(Sizes(), quick=dict(n_train=2000, n_test=1000))
     n_eval_train: int = setting(10_000, positive, quick=1000)  # training images behind the training metrics
     n_sens: int = setting(2000, positive, quick=300)  # test images the sensitivities are averaged over
 
