@@ -34,8 +34,9 @@ def runs(cfg: Config) -> list[recipes.CifarRun]:
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
-    trained = [recipes.train_cifar(r, ctx, desc=f"{ID} {r.arch}") for r in runs(cfg)]
+    specs = runs(cfg)
+    trained = [recipes.train_cifar(r, ctx, desc=f"{ID} {r.arch}") for r in specs]
     rows = [{"model": r.arch, "params": models.param_count_of(r.arch), "train_loss": t.final_train_loss,
              "test_loss": t.final_test_loss, "train_acc": t.final_train_acc, "test_acc": t.final_test_acc,
-             "diverged_epoch": t.diverged_epoch} for r, t in zip(runs(cfg), trained)]
+             "diverged_epoch": t.diverged_epoch} for r, t in zip(specs, trained)]
     return Result(sum(t.steps for t in trained), pd.DataFrame(rows))

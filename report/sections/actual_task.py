@@ -61,12 +61,9 @@ def has_cuts(tc: engine.TrainConfig) -> bool:
     return 0 < tc.step_size < tc.epochs
 
 
-def plateau_epoch(test_acc: np.ndarray) -> int:
+def plateau_epoch(test_acc: np.ndarray, best: float) -> int:
     """The first (1-based) epoch whose test accuracy is within PLATEAU_PP of the best; 0 if none is finite."""
-    if not np.isfinite(test_acc).any():
-        return 0
-    best = test_acc[int(np.nanargmax(test_acc))]
-    return int(np.flatnonzero(test_acc >= best - PLATEAU_PP)[0]) + 1
+    return int(np.flatnonzero(test_acc >= best - PLATEAU_PP)[0]) + 1 if np.isfinite(best) else 0
 
 
 def summary(cfg: Config, res: Result) -> pd.DataFrame:
@@ -79,12 +76,14 @@ def summary(cfg: Config, res: Result) -> pd.DataFrame:
             test_acc = c.test_acc[j]
             finite = np.isfinite(test_acc)
             best = int(np.nanargmax(test_acc)) if finite.any() else -1
+            best_acc = test_acc[best] if best >= 0 else np.nan
             last = int(np.flatnonzero(finite)[-1]) if finite.any() else -1
             rows.append({"dataset": name, "model": arch, "params": models.param_count_of(arch),
                          "train_loss": c.train_loss[j, last], "train_acc": c.train_acc[j, last],
                          "test_loss": c.test_loss[j, last], "test_acc": test_acc[last],
-                         "best_test_acc": test_acc[best] if best >= 0 else np.nan, "best_epoch": best + 1,
-                         "plateau_epoch": plateau_epoch(test_acc), "diverged_epoch": int(c.diverged_epoch[j])})
+                         "best_test_acc": best_acc, "best_epoch": best + 1,
+                         "plateau_epoch": plateau_epoch(test_acc, best_acc),
+                         "diverged_epoch": int(c.diverged_epoch[j])})
     return pd.DataFrame(rows)
 
 
