@@ -1,9 +1,15 @@
-"""Benchmark: the textbook style (per-sample PIL transforms in a DataLoader, batch size 1 for the function fit,
-per-example loops) against this project's engine, on the same models and data, in one process.
+"""Benchmarks, in one process.
 
     python -m hw1core.bench [--quick] [--device auto|cpu|cuda] [--out out]
+    python -m hw1core.bench --stages [--repeat 3]
 
-Prints a table (seconds for each style and the speed-up) and writes OUT/bench.json.
+The default compares the textbook style (per-sample PIL transforms in a DataLoader, batch size 1 for the function
+fit, per-example loops) with this project's engine on the same models and data: it prints a table (seconds for each
+style and the speed-up) and writes OUT/bench.json, which the report's appendix shows.
+
+`--stages` times the inner loops where the full build spends its time (an evaluation pass, a training epoch at the
+extremes of the batch-size sweep, optimization-path's eight-run epoch, a simulate epoch, error-surface's loss grid),
+each the median of `--repeat` runs, with what the full profile does of it; run it at two commits to measure a change.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -165,16 +172,85 @@ def run_benchmark(quick: bool, device: torch.device) -> list[dict]:
     return rows
 
 
+def median_time(fn: Callable[[], object], device: torch.device, repeat: int) -> float:
+    fn()  # warm-up: first calls allocate and pick kernels
+    return sorted(timed(fn, device) for _ in range(repeat))[repeat // 2]
+
+
+def stage_workloads(device: torch.device) -> list[tuple[str, Callable[[], object], float, str]]:
+    """(stage, one unit of it, units in the full profile, what a unit is): the loops behind most of the full build."""
+    from .experiments import error_surface, simulate
+    train, test = data.load_cifar10()
+    test = test.subset(10_000).to(device)
+    images = train.subset(8192).to(device)
+    cifar = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=True)
+
+    def evaluation(arch: str) -> Callable[[], object]:
+        stack = engine.Stack(arch, [0], device)
+        return lambda: engine.evaluate(stack, test.x, test.y, cifar)
+
+    def epoch(arch: str, seeds: int, n: int, batch: int) -> Callable[[], object]:
+        task = engine.Task(images.x[:n], images.y[:n], transform=cifar)
+        cfg = engine.TrainConfig(1, batch, 1e-3)
+        return lambda: engine.train(engine.Stack(arch, list(range(seeds)), device), task, cfg, desc="stage")
+
+    sim = simulate.Config()
+    x, y = data.function_points("f2", sim.n_train, device)
+    k = len(sim.functions) * sim.seeds
+    sim_task = engine.Task(x.expand(k, *x.shape), y.expand(k, *y.shape), loss="mse", per_member=True)
+    sim_cfg = engine.TrainConfig(20, sim.train.batch_size, sim.train.lr, sim.train.weight_decay)
+
+    es = error_surface.Config()
+    es_stack = engine.Stack(es.model, [0], device)
+    centre = {n: v[0] for n, v in es_stack.params.items()}
+    gen = torch.Generator().manual_seed(0)
+    d1, d2 = (analysis.filter_normalised_direction(centre, gen) for _ in range(2))
+    es_images = train.subset(es.n_eval).to(device)
+    axis = np.linspace(-1, 1, 3)
+    return [
+        ("evaluation: CNN-shallow, 10,000 CIFAR-10 test images", evaluation("CNN-shallow"), 0, "pass"),
+        ("evaluation: CNN-wide, 10,000 CIFAR-10 test images", evaluation("CNN-wide"), 0, "pass"),
+        ("training: CNN-shallow, one epoch of 8,192 images, batch 64", epoch("CNN-shallow", 1, 8192, 64), 0, "epoch"),
+        ("training: CNN-shallow, one epoch of 8,192 images, batch 4096", epoch("CNN-shallow", 1, 8192, 4096), 0,
+         "epoch"),
+        ("optimization-path: CNN-21 × 8 runs, one epoch of 1,000 images, batch 1000", epoch("CNN-21", 8, 1000, 1000),
+         0, "epoch"),
+        (f"simulate: MLP-deep × {k} models, 20 epochs of {sim.n_train} points, batch {sim.train.batch_size}",
+         lambda: engine.train(engine.Stack("MLP-deep", list(range(k)), device), sim_task, sim_cfg, desc="stage"),
+         sim.train.epochs / 20 * len(sim.models), "20 epochs"),
+        (f"error-surface: 3 × 3 grid points on {es.n_eval:,} images ({es.grid} × {es.grid} × 2 in the full profile)",
+         lambda: analysis.loss_grid(es_stack, centre, d1, d2, axis, axis, es_images.x, es_images.y, cifar),
+         2 * es.grid ** 2 / 9, "9 points"),
+    ]
+
+
+def run_stages(device: torch.device, repeat: int) -> list[dict]:
+    rows = []
+    for name, fn, units, unit in stage_workloads(device):
+        t = median_time(fn, device, repeat)
+        full = f"{t * units / 60:8.1f} min in the full profile" if units else ""
+        print(f"{name:<96} {t:8.3f} s/{unit} {full}", flush=True)
+        rows.append({"stage": name, "seconds": t, "unit": unit, "full_profile_units": units})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="smaller workloads (a minute or two on a laptop CPU)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--out", default="out", help="folder for bench.json (default out/)")
+    p.add_argument("--stages", action="store_true", help="time the full build's inner loops instead (no file written)")
+    p.add_argument("--repeat", type=int, default=3, help="--stages: runs per stage, the median is shown (default 3)")
     args = p.parse_args(argv)
     device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
                           else "cpu")
     label = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU ({platform.machine()}, {torch.get_num_threads()} threads)"
+    if args.stages:
+        torch.set_float32_matmul_precision("high")  # as the build sets it
+        print(f"stages on {label}, torch {torch.__version__}, median of {args.repeat}")
+        run_stages(device, max(1, args.repeat))
+        return 0
     print(f"{'workload (' + label + ')':<80} {'plain':>11} {'engine':>11} {'speed-up':>8}")
     rows = run_benchmark(args.quick, device)
     out = Path(args.out)
