@@ -11,7 +11,7 @@ import torch
 from sklearn.decomposition import PCA
 from torch.func import functional_call, jacrev
 
-from .engine import Stack, evaluate, member_losses, unflatten
+from .engine import EVAL_BATCH, Stack, eval_input, evaluate, member_losses, unflatten
 
 
 def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -123,7 +123,7 @@ def filter_normalised_direction(params: dict[str, torch.Tensor], generator: torc
 
 def loss_grid(stack: Stack, center: dict[str, torch.Tensor], d1: dict[str, torch.Tensor], d2: dict[str, torch.Tensor],
               alphas: np.ndarray, betas: np.ndarray, x: torch.Tensor, y: torch.Tensor, transform, loss: str = "ce",
-              chunk: int = 64, batch: int = 2000) -> np.ndarray:
+              chunk: int = 64, batch: int = EVAL_BATCH) -> np.ndarray:
     """Loss at center + a·d1 + b·d2 over the grid, evaluated `chunk` grid points at a time as one stacked model."""
     a, b = np.meshgrid(alphas, betas, indexing="ij")
     coeff = torch.tensor(np.stack([a.ravel(), b.ravel()], 1), dtype=torch.float32, device=x.device)
@@ -166,18 +166,18 @@ def loss_gradient_norms(stack: Stack, params: dict[str, torch.Tensor], x: torch.
 
 
 def sensitivities(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, transform,
-                  batch: int = 500) -> tuple[float, float]:
+                  batch: int = EVAL_BATCH) -> tuple[float, float]:
     """Mean Jacobian sensitivity and mean loss-gradient sensitivity over the examples (inputs after transform)."""
     jac, grad = [], []
     for i in range(0, len(y), batch):
-        xb = transform(x[i:i + batch], False)
+        xb = eval_input(transform(x[i:i + batch], False))
         jac.append(jacobian_norms(stack, params, xb).detach())
         grad.append(loss_gradient_norms(stack, params, xb, y[i:i + batch]).detach())
     return float(torch.cat(jac).mean()), float(torch.cat(grad).mean())
 
 
 def eps_sharpness(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, transform,
-                  eps: float, steps: int, batch: int = 2000) -> np.ndarray:
+                  eps: float, steps: int, batch: int = EVAL_BATCH) -> np.ndarray:
     """ε-sharpness (Keskar et al. 2017) of every model in the stack, in percent:
     100·(max over |δ_i| ≤ ε(|θ_i|+1) of L(θ+δ) − L(θ)) / (1 + L(θ)).
 
@@ -193,7 +193,7 @@ def eps_sharpness(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tensor
         shifted = {n: params[n].detach() + d[n] for n in params}
         total = torch.zeros(k, device=x.device)
         for i in range(0, len(y), batch):
-            out = stack(transform(x[i:i + batch], False), shared=True, params=shifted)
+            out = stack(eval_input(transform(x[i:i + batch], False)), shared=True, params=shifted)
             total = total + member_losses(out, y[i:i + batch].expand(k, *y[i:i + batch].shape), "ce") * len(y[i:i + batch])
         return total / len(y)
 

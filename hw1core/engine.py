@@ -106,6 +106,16 @@ def unflatten(flat: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, to
     return out
 
 
+# Images per evaluation forward, in channels-last memory order: on a CPU that ran a CNN's evaluation 2-4× faster per
+# image than NCHW at batch 2000 (CNN-shallow, CNN-deep and CNN-wide, one and two threads).
+EVAL_BATCH = 256
+
+
+def eval_input(x: torch.Tensor) -> torch.Tensor:
+    """A batch of model input as evaluation passes it: images (B×C×H×W) channels-last, anything else as it is."""
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
 def member_losses(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
     """Mean loss of each model over its batch (out: K×B×..., y: K×B×...)."""
     if loss == "ce":
@@ -121,7 +131,7 @@ def member_correct(out: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tenso
 
 @torch.no_grad()
 def evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, transform: Transform = identity, loss: str = "ce",
-             batch: int = 2000, params: dict | None = None, chunk: int = 0) -> tuple[np.ndarray, np.ndarray]:
+             batch: int = EVAL_BATCH, params: dict | None = None, chunk: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean loss and accuracy on one shared data set, in evaluation mode, of every model of `params`
     (a stack of any size, default the stack's own), `chunk` models at a time when chunk > 0."""
     stack.train(False)
@@ -135,7 +145,7 @@ def evaluate(stack: Stack, x: torch.Tensor, y: torch.Tensor, transform: Transfor
         total = torch.zeros(m, device=x.device)
         correct = torch.zeros(m, device=x.device)
         for i in range(0, len(y), batch):
-            out = stack(transform(x[i:i + batch], False), shared=True, params=part)
+            out = stack(eval_input(transform(x[i:i + batch], False)), shared=True, params=part)
             yb = y[i:i + batch].expand(m, *y[i:i + batch].shape)
             total += member_losses(out, yb, loss) * yb.shape[1]
             correct += member_correct(out, yb, loss)
