@@ -94,3 +94,29 @@ def test_weights_given_as_rows_land_on_the_stacks_device_in_its_shapes():
     cpu = engine.Stack("MLP-middle", [0])
     back = cpu.params_from(cpu.flat_params().numpy())
     assert all(torch.equal(back[n], v) for n, v in cpu.params.items())  # the inverse of flat_params
+
+
+def test_micro_batches_give_the_whole_batch_step_up_to_rounding(cifar):
+    """A CNN on the CPU trains batches above 256 in micro-batches of 128: the same gradient, summed in parts."""
+    train = cifar[0].subset(600)
+    tf = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=False)
+    cfg = engine.TrainConfig(epochs=1, batch_size=600, lr=1e-3)
+    runs = []
+    for micro in (engine.MICRO_BATCH, 0):
+        stack = engine.Stack("CNN-shallow", [0])
+        assert stack.micro_batch == engine.MICRO_BATCH  # a conv model on the CPU splits by default
+        stack.micro_batch = micro
+        hist = engine.train(stack, engine.Task(train.x, train.y, transform=tf), cfg)
+        runs.append((stack.flat_params()[0], hist.train_loss[0, 0]))
+    (split, split_loss), (whole, whole_loss) = runs
+    start = engine.Stack("CNN-shallow", [0]).flat_params()[0]
+    assert not torch.equal(split, start)
+    assert torch.allclose(split, whole, atol=1e-6, rtol=0)
+    assert math.isclose(split_loss, whole_loss, rel_tol=1e-5)
+
+
+def test_micro_batches_split_only_batches_above_twice_their_size():
+    idx = torch.arange(300).expand(2, 300)
+    assert [b.shape[1] for b in engine.micro_batches(idx, 128)] == [128, 128, 44]
+    assert [b.shape[1] for b in engine.micro_batches(idx[:, :256], 128)] == [256]
+    assert [b.shape[1] for b in engine.micro_batches(idx, 0)] == [300]

@@ -56,3 +56,26 @@ def test_every_layer_table_uses_readable_names():
 
 def test_depth_counts_weight_layers():
     assert depth("MLP-minratio") == 3 and depth("MNIST-CNN-2") == 7 and depth("CNN-wide") == 4
+
+
+@pytest.mark.parametrize("name", ["CNN-shallow", "CNN-deep", "MNIST-CNN-1"])
+def test_pooling_before_relu_is_the_same_function_with_the_same_gradients(name):
+    """The conv stacks pool before their ReLU; swapping each pair back must change neither outputs nor gradients."""
+    torch.manual_seed(0)
+    model = models.build(name).eval()
+    layers = list(model)
+    pools = [i for i, layer in enumerate(layers) if isinstance(layer, torch.nn.MaxPool2d)]
+    assert pools
+    for i in pools:
+        assert isinstance(layers[i + 1], torch.nn.ReLU)
+        layers[i], layers[i + 1] = layers[i + 1], layers[i]
+    relu_first = torch.nn.Sequential(*layers).eval()
+    x = torch.randn(8, *models.ARCHS[name].input_shape)
+    grads = []
+    for net in (model, relu_first):
+        net.zero_grad()
+        out = net(x)
+        out.square().sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in net.parameters()]))
+    assert torch.equal(grads[0][0], grads[1][0])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads[0][1], grads[1][1]))
