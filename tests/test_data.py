@@ -31,6 +31,16 @@ def test_crop_flip_returns_shifted_or_mirrored_windows(cifar):
     assert not torch.equal(out, x)  # 64 images all drawn unshifted and unflipped is (1/162)^64
 
 
+def test_crops_of_uint8_images_are_the_crops_of_their_float_copies(cifar):
+    """The training transform crops the stored uint8 images before converting them: the same draws, the same crops."""
+    x = cifar[1].x[:64]
+    torch.manual_seed(3)
+    as_bytes = data.random_crop_flip(x)
+    torch.manual_seed(3)
+    as_floats = data.random_crop_flip(x.float())
+    assert as_bytes.dtype == torch.uint8 and torch.equal(as_bytes.float(), as_floats)
+
+
 def test_normalised_cifar_has_about_zero_mean_unit_sd(cifar):
     x = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=False)(cifar[0].subset(5000).x, False)
     assert x.mean(dim=(0, 2, 3)).abs().max() < 0.05
