@@ -194,7 +194,8 @@ def train(stack: Stack, task: Task, cfg: TrainConfig, desc: str = "train", step_
     """Train every model for cfg.epochs, each on its own shuffles; a model whose loss is not finite stops."""
     device = task.train_y.device
     torch.manual_seed(cfg.seed)
-    opt = torch.optim.Adam(stack.params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused: one kernel for all parameters instead of a loop over them (0.3 of a simulate step on the CPU)
+    opt = torch.optim.Adam(stack.params.values(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     schedule = torch.optim.lr_scheduler.StepLR(opt, cfg.step_size, cfg.gamma) if cfg.step_size else None
     k, n, e = stack.k, task.n_train, cfg.epochs
     nan = lambda: np.full((k, e), np.nan)
