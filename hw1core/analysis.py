@@ -11,7 +11,7 @@ import torch
 from sklearn.decomposition import PCA
 from torch.func import functional_call, jacrev
 
-from .engine import EVAL_BATCH, Stack, eval_input, evaluate, member_losses, unflatten
+from .engine import EVAL_BATCH, Stack, evaluate, member_losses, unflatten
 
 
 def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -170,7 +170,7 @@ def sensitivities(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tensor
     """Mean Jacobian sensitivity and mean loss-gradient sensitivity over the examples (inputs after transform)."""
     jac, grad = [], []
     for i in range(0, len(y), batch):
-        xb = eval_input(transform(x[i:i + batch], False))
+        xb = transform(x[i:i + batch], False)
         jac.append(jacobian_norms(stack, params, xb).detach())
         grad.append(loss_gradient_norms(stack, params, xb, y[i:i + batch]).detach())
     return float(torch.cat(jac).mean()), float(torch.cat(grad).mean())
@@ -193,7 +193,7 @@ def eps_sharpness(stack: Stack, params: dict[str, torch.Tensor], x: torch.Tensor
         shifted = {n: params[n].detach() + d[n] for n in params}
         total = torch.zeros(k, device=x.device)
         for i in range(0, len(y), batch):
-            out = stack(eval_input(transform(x[i:i + batch], False)), shared=True, params=shifted)
+            out = stack(transform(x[i:i + batch], False), shared=True, params=shifted)
             total = total + member_losses(out, y[i:i + batch].expand(k, *y[i:i + batch].shape), "ce") * len(y[i:i + batch])
         return total / len(y)
 

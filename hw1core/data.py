@@ -240,7 +240,12 @@ def random_crop_flip(x: torch.Tensor, pad: int = 4) -> torch.Tensor:
 
 
 def image_transform(mean: tuple[float, ...] | None, std: tuple[float, ...] | None, augment: bool):
-    """uint8 batch (any leading dims)×C×H×W -> float model input; augmentation only when training."""
+    """uint8 batch (any leading dims)×C×H×W -> float model input, in channels-last memory order; augmentation only
+    when training.
+
+    Channels-last: a CPU convolution ran 1.3-1.4× faster in training (CNN-shallow, CNN-deep, CNN-wide at batch 64;
+    CNN-21 × 8 at 1000) and 2-4× faster in evaluation than on NCHW images.
+    """
     stats: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}  # once per device: a CUDA graph can't copy
 
     def transform(x: torch.Tensor, training: bool) -> torch.Tensor:
@@ -248,7 +253,7 @@ def image_transform(mean: tuple[float, ...] | None, std: tuple[float, ...] | Non
         x = x.reshape(-1, *x.shape[-3:])
         if augment and training:
             x = random_crop_flip(x)  # on the uint8 images: a quarter of the bytes to move
-        x = x.float().div_(255)
+        x = x.contiguous(memory_format=torch.channels_last).float().div_(255)  # float and the ops below keep it
         if mean is not None:
             if x.device not in stats:
                 stats[x.device] = (torch.tensor(mean, device=x.device).view(1, -1, 1, 1),
