@@ -42,9 +42,48 @@ def parse_args(argv: list[str] | None, ids: list[str]) -> argparse.Namespace:
                    help="train and write nothing: print each experiment's store key and whether it would run")
     p.add_argument("--meta", metavar="PATH", help="the student's details (default: ./report.toml, if present)")
     p.add_argument("--notes", metavar="DIR", help="the student's comments, DIR/<experiment-id>.md (default: ./notes)")
+    par = p.add_argument_group("running parts at once (see the README's 'Using all your cores' and 'On a Slurm "
+                               "cluster')")
+    par.add_argument("--jobs", metavar="N|auto", default="1",
+                     help="run up to N parts at once in worker processes on this machine; auto: one per usable core "
+                          "(one per GPU with CUDA); default 1, in this process")
+    par.add_argument("--slurm", action="store_true", help="submit the parts as Slurm jobs and wait for them")
+    par.add_argument("--slurm-partition", metavar="NAME", help="the partition to submit to (default: the cluster's)")
+    par.add_argument("--slurm-time", metavar="MIN", type=int, default=240,
+                     help="time limit of each part's job in minutes (default 240; a job out of time is requeued)")
+    par.add_argument("--slurm-cpus", metavar="N", type=int, default=2, help="CPUs per job (default 2)")
+    par.add_argument("--slurm-gpus", metavar="N", type=int, default=0, help="GPUs per job (default 0)")
+    par.add_argument("--slurm-mem", metavar="GB", type=float, default=8.0, help="memory per job in GB (default 8)")
+    par.add_argument("--slurm-setup", metavar="LINE", action="append", default=[],
+                     help="a shell line each job runs before the worker starts, e.g. 'module load cuda' (repeatable)")
     args = p.parse_args(argv)
     args.profile = args.profile or "quick"
     return args
+
+
+def parallel_settings(args: argparse.Namespace, device: str):
+    """The runner the parts go to: this process, local workers or Slurm (checked before anything runs)."""
+    from hw1core import jobs
+    from hw1core.errors import ConfigError
+    if args.slurm:
+        if args.jobs != "1":
+            raise ConfigError("--jobs and --slurm exclude each other: on Slurm every part is a job of its own")
+        limits = {"--slurm-time": (args.slurm_time, 1, 100_000), "--slurm-cpus": (args.slurm_cpus, 1, 4096),
+                  "--slurm-gpus": (args.slurm_gpus, 0, 64), "--slurm-mem": (args.slurm_mem, 0.1, 100_000)}
+        for flag, (value, lo, hi) in limits.items():
+            if not lo <= value <= hi:
+                raise ConfigError(f"{flag} {value:g}: outside {lo:g}–{hi:g}")
+        return "slurm", jobs.SlurmOptions(args.slurm_partition, args.slurm_time, args.slurm_cpus, args.slurm_gpus,
+                                          args.slurm_mem, tuple(args.slurm_setup))
+    if args.jobs == "auto":
+        return "local", jobs.auto_jobs(device)
+    try:
+        n = int(args.jobs)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 1024:
+        raise ConfigError(f"--jobs {args.jobs}: give a number of parts to run at once (1–1024) or auto")
+    return ("local" if n > 1 else "inline"), n
 
 
 def id_list(text: str | None, registry: dict, flag: str) -> list[str]:
@@ -176,14 +215,14 @@ def bench_summary(out: Path) -> dict | None:
 
 
 def run_experiment(experiment, cfg, store, key: str, device, args: argparse.Namespace, device_label: str,
-                   inputs: dict):
-    """Train and analyse one experiment and store its Result with the build's provenance record."""
+                   inputs: dict, started: float):
+    """Assemble one experiment from its stored parts and store its Result with the build's provenance record (its
+    time counts from when the first of its parts started in this build)."""
     from hw1core.context import RunContext
     from hw1core.store import Provenance
-    ctx = RunContext(device, args.data_dir, store, experiment.ID, key, force=experiment.ID in args.forced, inputs=inputs)
-    start = time.perf_counter()
+    ctx = RunContext(device, args.data_dir, store, experiment.ID, key, inputs=inputs)
     result = experiment.run(cfg, ctx)
-    provenance = Provenance(time.perf_counter() - start, device_label, git_commit(),
+    provenance = Provenance(time.perf_counter() - started, device_label, git_commit(),
                             datetime.now(timezone.utc).isoformat(timespec="seconds"), dataclasses.asdict(cfg))
     store.save(experiment.ID, key, result, provenance)
     return result, provenance
@@ -219,22 +258,39 @@ def write_step_summary(path: Path, profile: str, rows: list[tuple[str, str, str]
         f.write("\n".join(lines) + "\n\n")
 
 
-def dry_run(profile: str, selected: list[str], forced: list[str], keys: dict[str, str], store) -> int:
-    """What a build would do: per experiment its key, whether it is stored or would run, and how long it took."""
+def dry_run(profile: str, selected: list[str], forced: list[str], keys: dict[str, str], store, works: list,
+            runner: tuple[str, Any]) -> int:
+    """What a build would do: per experiment its key, whether it is stored or would run (with its parts already
+    stored), how long it took; and where the parts would go."""
     from hw1core.experiments import REGISTRY
+    from hw1core.jobs import part_paths
+    paths = {w.exp_id: part_paths(w, store) for w in works}
+    # a forced experiment's parts are all computed again, the shared models it uses among them
+    missing = {path for w in works for path in paths[w.exp_id] if w.exp_id in forced or not path.is_file()}
     print(f"dry run of the {profile} profile: nothing is trained or written")
-    print(f"  {'experiment':<19}{'key':<18}{'result':<26}time")
+    print(f"  {'experiment':<19}{'key':<18}{'result':<36}time")
     for exp_id in REGISTRY:
         recorded = store.recorded(exp_id)
         mine = [p for k, p in recorded if k == keys[exp_id]]
         if mine and exp_id not in forced:
             status, took = "stored", f"{mine[0].wall_s:.1f} s"
         else:
-            status = ("would run" + (" (forced)" if exp_id in forced else "") if exp_id in selected else
-                      "stored" if mine else "not built (not selected)")
+            mine_paths = paths.get(exp_id, set())
+            stored = len(mine_paths) - len(mine_paths & missing)
+            status = ("would run" + (" (forced)" if exp_id in forced else f" ({stored} of {len(mine_paths)} parts stored)")
+                      if exp_id in selected else "stored" if mine else "not built (not selected)")
             took = (f"{mine[0].wall_s:.1f} s" if mine else
                     f"({recorded[0][1].wall_s:.1f} s under an earlier key)" if recorded else "–")
-        print(f"  {exp_id:<19}{keys[exp_id]:<18}{status:<26}{took}")
+        print(f"  {exp_id:<19}{keys[exp_id]:<18}{status:<36}{took}")
+    to_run = len(missing)
+    kind, setting = runner
+    if kind == "slurm":
+        params = ", ".join(f"{k}={v}" for k, v in setting.parameters().items())
+        print(f"would submit {to_run} parts to Slurm, one job each, in job arrays of the parts ready together "
+              f"({params}); logs in {store.root.parent / 'jobs'}")
+    else:
+        print(f"would run {to_run} parts, " + ("in this process" if kind == "inline" else
+                                              f"{setting} at a time in worker processes"))
     return 0
 
 
@@ -260,10 +316,12 @@ def build(args: argparse.Namespace) -> int:
         settings.validate(exp_id, cfg)
     # Every key now, from the code as it was imported: an edit made while the build runs must not relabel its results.
     keys = store_keys(configs)
+    runner = parallel_settings(args, "cuda" if args.device == "cuda" else "cpu")
     out = Path(args.out)
     store = Store(out)
     if args.dry_run:
-        return dry_run(args.profile, selected, args.forced, keys, store)
+        unbuilt = [i for i in selected if i in args.forced or all(k != keys[i] for k, _ in store.recorded(i))]
+        return dry_run(args.profile, selected, args.forced, keys, store, works_to_run(configs, keys, unbuilt), runner)
     student = load_details(Path(args.meta or "report.toml"), explicit=args.meta is not None)
     notes = load_notes(Path(args.notes or "notes"), explicit=args.notes is not None, ids=list(REGISTRY))
     check_output(out)
@@ -276,44 +334,81 @@ def build(args: argparse.Namespace) -> int:
             log.info("hw1-report: rendering the %s profile from stored results", args.profile)
         else:
             log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
-        sections = collect_sections(args, configs, keys, selected, store, device, label, notes)
+        sections, failed = collect_sections(args, configs, keys, selected, store, device, label, notes,
+                                            make_runner(runner, out, device.type))
         write_report(args, sections, configs, keys, student, label)
-    return 0
+    for exp_id, why in failed.items():
+        print(f"error: {exp_id} was not built: {why}; its finished parts are stored, rerun to finish it",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+def make_runner(runner: tuple[str, Any], out: Path, device: str):
+    from hw1core import jobs
+    kind, setting = runner
+    if kind == "inline":
+        return jobs.InProcess()
+    if kind == "local":
+        return jobs.LocalWorkers(out / "jobs", setting, device)
+    jobs.warn_if_not_shared(out)
+    return jobs.SlurmJobs(out / "jobs", setting)
+
+
+def works_to_run(configs: dict[str, Any], keys: dict[str, str], ids: list[str]) -> list:
+    """The experiments `ids` as the parts scheduler sees them."""
+    from hw1core.experiments import REGISTRY, inputs_of
+    from hw1core.jobs import Work
+    return [Work(i, keys[i], REGISTRY[i].parts(configs[i]), inputs_of(i)) for i in ids]
 
 
 def collect_sections(args: argparse.Namespace, configs: dict[str, Any], keys: dict[str, str], selected: list[str],
-                     store, device, label: str, notes: dict) -> list:
-    """Every experiment's section in report order: run (selected and not stored, or forced), stored, or not built."""
+                     store, device, label: str, notes: dict, runner) -> tuple[list, dict[str, str]]:
+    """Every experiment's section in report order: run (selected and not stored, or forced), stored, or not built;
+    and the experiments that failed, with the reason."""
     import torch
-    from tqdm.auto import tqdm
     from hw1core.experiments import REGISTRY, inputs_of
+    from hw1core.jobs import PartJob, run_parts
     from report.document import Section
     from report.sections import SECTIONS
 
     torch.set_float32_matmul_precision("high")
-    sections: dict[str, Section] = {}
-    bar = tqdm(list(REGISTRY.items()), desc="experiments", unit="exp", dynamic_ncols=True,
-               **({"disable": True} if args.render else {}))  # else TQDM_DISABLE decides
-    for exp_id, experiment in bar:
-        bar.set_postfix_str(exp_id)
-        cfg, key = configs[exp_id], keys[exp_id]
-        stored = None if exp_id in args.forced else store.load(exp_id, key, experiment.Result)
-        inputs = {i: (configs[i], sections[i].result) for i in inputs_of(exp_id)}
-        if exp_id in selected and stored is None:
+    results: dict[str, tuple[Any, Any, str]] = {}  # exp_id -> (Result, Provenance, status)
+    for exp_id, experiment in REGISTRY.items():
+        stored = None if exp_id in args.forced else store.load(exp_id, keys[exp_id], experiment.Result)
+        if stored is not None:
+            results[exp_id] = (*stored, "stored")
+    works = works_to_run(configs, keys, [i for i in selected if i not in results])
+    for w in works:
+        if w.exp_id in args.forced:
+            store.forget(w.exp_id, w.key, w.parts)
+    started: dict[str, float] = {}  # exp_id -> when its first part started
+    inputs = lambda exp_id: {i: (configs[i], results[i][0]) for i in inputs_of(exp_id)}
+
+    def start(exp_id: str) -> None:
+        if exp_id not in started:
+            started[exp_id] = time.perf_counter()
             log.info("running %s (%s)", exp_id, "forced" if exp_id in args.forced else
                      "no stored result for this config and code")
-            result, provenance = run_experiment(experiment, cfg, store, key, device, args, label, inputs)
-            section = Section(exp_id, SECTIONS[exp_id], cfg, result, "run", provenance, notes.get(exp_id))
-        elif stored is not None:
-            section = Section(exp_id, SECTIONS[exp_id], cfg, stored[0], "stored", stored[1], notes.get(exp_id))
-        else:
-            section = Section(exp_id, SECTIONS[exp_id], cfg, None, "not built", None, notes.get(exp_id))
-        sections[exp_id] = section
-    bar.close()
-    missing = [i for i, s in sections.items() if s.result is None]
+
+    def assemble(exp_id: str) -> None:
+        start(exp_id)  # every part was stored by an earlier build: assembling is all that runs
+        result, provenance = run_experiment(REGISTRY[exp_id], configs[exp_id], store, keys[exp_id], device, args,
+                                            label, inputs(exp_id), started[exp_id])
+        results[exp_id] = (result, provenance, "run")
+
+    failed = run_parts(works, store, runner,
+                       lambda w, part: PartJob(w.exp_id, w.key, part, str(store.root.parent), args.data_dir,
+                                               device.type, inputs(w.exp_id)),
+                       assemble, start)
+    sections = []
+    for exp_id in REGISTRY:
+        result, provenance, status = results.get(exp_id, (None, None, "not built"))
+        sections.append(Section(exp_id, SECTIONS[exp_id], configs[exp_id], result, status, provenance,
+                                notes.get(exp_id)))
+    missing = [s.exp_id for s in sections if s.result is None]
     if missing:
         print(f"not built ({args.profile} profile, shown as such in the report): {', '.join(missing)}", file=sys.stderr)
-    return list(sections.values())
+    return sections, failed
 
 
 def write_report(args: argparse.Namespace, sections: list, configs: dict[str, Any], keys: dict[str, str], student,

@@ -17,12 +17,31 @@ T = TypeVar("T")
 C = TypeVar("C")
 
 
+@dataclass(frozen=True)
+class Part:
+    """One piece of an experiment that can be computed on its own: in the build's process, in another process or on
+    another node, with the same result, because it is a function of its arguments and the code alone.
+
+    An experiment lists its parts (`parts(cfg)`) before anything runs, so that the build can schedule them as jobs;
+    its run() then assembles the stored parts. A part is stored as it finishes, so a killed build loses at most the
+    parts in progress.
+    """
+    name: str  # unique within its experiment: its file in the experiment's parts folder
+    cls: type  # the record compute returns
+    compute: Callable[["RunContext"], Any]  # a module-level function (functools.partial): it is pickled to a worker
+    shared: dict | None = None  # a model several experiments use: stored once per spec, under runs/_shared
+    needs: tuple["Part", ...] = ()  # parts that must be stored before this one starts (the models it analyses)
+
+    @property
+    def module(self) -> str:
+        """The module whose code the part runs: a shared part's store key covers it."""
+        return getattr(self.compute, "func", self.compute).__module__
+
+
 class Slots(Protocol):
     """The part of the store a computation writes to (hw1core/store.py's Store)."""
 
-    def part(self, exp_id: str, key: str, name: str, cls: type[T], compute: Callable[[], T]) -> T: ...
-
-    def shared(self, spec: dict, cls: type[T], compute: Callable[[], T], force: bool) -> T: ...
+    def part(self, exp_id: str, key: str, part: Part, compute: Callable[[], T]) -> T: ...
 
 
 @lru_cache(maxsize=None)
@@ -38,11 +57,10 @@ class RunContext:
     slots: Slots
     exp_id: str
     key: str
-    force: bool = False  # retrain the shared models this experiment uses, once per build
     inputs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # (config, Result) of experiments it reads
 
     def dataset(self, name: str) -> tuple[data.Split, data.Split]:
-        """("MNIST" | "CIFAR-10") train and test splits on the device, loaded once per build."""
+        """("MNIST" | "CIFAR-10") train and test splits on the device, loaded once per process."""
         return dataset_on(name, self.data_dir, str(self.device))
 
     def input(self, exp_id: str, config: type[C], result: type[T]) -> tuple[C, T]:
@@ -54,10 +72,6 @@ class RunContext:
             raise TypeError(f"{self.exp_id} reads {exp_id}'s {config.__qualname__} and {result.__qualname__}")
         return cfg, res
 
-    def part(self, name: str, cls: type[T], compute: Callable[[], T]) -> T:
-        """A finished part kept in the store, so that a killed build loses at most the part in progress."""
-        return self.slots.part(self.exp_id, self.key, name, cls, compute)
-
-    def shared(self, spec: dict, cls: type[T], compute: Callable[[], T]) -> T:
-        """A model trained to `spec` by `compute`, shared by every experiment that asks for the same spec."""
-        return self.slots.shared(spec, cls, compute, self.force)
+    def part(self, part: Part) -> Any:
+        """The part's record: from the store when it is there, else computed here and stored."""
+        return self.slots.part(self.exp_id, self.key, part, lambda: part.compute(self))

@@ -2,6 +2,7 @@
 and final metrics measured in evaluation mode on the training and test sets."""
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 
 from . import data, engine
-from .context import RunContext
+from .context import Part, RunContext
 from .results import Dims
 
 CIFAR_TRANSFORM = data.image_transform(data.CIFAR_MEAN, data.CIFAR_STD, augment=True)
@@ -50,20 +51,31 @@ def splits(run: CifarRun, ctx: RunContext) -> tuple[data.Split, data.Split, data
     return train, train.subset(run.n_eval_train, seed + 1), test.subset(run.data.n_test or None, seed)
 
 
-def train_cifar(run: CifarRun, ctx: RunContext, desc: str) -> TrainedModel:
-    """One model trained to `run`, computed once per output folder and shared by every experiment that asks."""
-    def compute() -> TrainedModel:
-        train, train_eval, test = splits(run, ctx)
-        stack = engine.Stack(run.arch, [run.train.seed], ctx.device)
-        # No test set during training: every user reads only the final metrics below, and evaluating 10,000 test
-        # images after every epoch would cost the full profile 630 evaluations for curves nobody plots.
-        task = engine.Task(train.x, train.y, transform=CIFAR_TRANSFORM)
-        hist = engine.train(stack, task, run.train, desc=desc)
-        (tl,), (ta,) = engine.evaluate(stack, train_eval.x, train_eval.y, CIFAR_TRANSFORM)
-        (vl,), (va,) = engine.evaluate(stack, test.x, test.y, CIFAR_TRANSFORM)
-        return TrainedModel(hist.steps, stack.flat_params()[0].cpu().numpy(), hist.train_loss[0], hist.train_acc[0],
-                            hist.lr, int(hist.diverged_epoch[0]), float(tl), float(ta), float(vl), float(va))
-    return ctx.shared(asdict(run), TrainedModel, compute)
+def train_model(run: CifarRun, ctx: RunContext) -> TrainedModel:
+    train, train_eval, test = splits(run, ctx)
+    stack = engine.Stack(run.arch, [run.train.seed], ctx.device)
+    # No test set during training: every user reads only the final metrics below, and evaluating 10,000 test
+    # images after every epoch would cost the full profile 630 evaluations for curves nobody plots.
+    task = engine.Task(train.x, train.y, transform=CIFAR_TRANSFORM)
+    hist = engine.train(stack, task, run.train, desc=f"{ctx.exp_id} {model_name(run)}")
+    (tl,), (ta,) = engine.evaluate(stack, train_eval.x, train_eval.y, CIFAR_TRANSFORM)
+    (vl,), (va,) = engine.evaluate(stack, test.x, test.y, CIFAR_TRANSFORM)
+    return TrainedModel(hist.steps, stack.flat_params()[0].cpu().numpy(), hist.train_loss[0], hist.train_acc[0],
+                        hist.lr, int(hist.diverged_epoch[0]), float(tl), float(ta), float(vl), float(va))
+
+
+def model_name(run: CifarRun) -> str:
+    return f"{run.arch} batch {run.train.batch_size} lr {run.train.lr:g}"
+
+
+def model_part(run: CifarRun) -> Part:
+    """The model trained to `run`: stored once per spec and shared by every experiment that asks for it."""
+    return Part(model_name(run), TrainedModel, functools.partial(train_model, run), shared=asdict(run))
+
+
+def train_cifar(run: CifarRun, ctx: RunContext) -> TrainedModel:
+    """The model trained to `run`, from the store when any experiment has trained it."""
+    return ctx.part(model_part(run))
 
 
 def stacked_weights(stack: engine.Stack, trained: list[TrainedModel]) -> dict[str, torch.Tensor]:

@@ -218,7 +218,6 @@ def cached_record(path: Path, cls: type[T], compute: Callable[[], T]) -> T:
 class Store:
     def __init__(self, root: Path):
         self.root = Path(root) / "runs"
-        self.retrained: set[str] = set()  # shared models computed by this build: a forced experiment retrains the rest
 
     def remove_temp_files(self) -> int:
         """Delete temp files a killed build left behind (a build holds the store alone while it runs)."""
@@ -277,19 +276,23 @@ class Store:
     def parts_folder(self, exp_id: str, key: str) -> Path:
         return self.root / exp_id / f"{key}.parts"
 
-    def part(self, exp_id: str, key: str, name: str, cls: type[T], compute: Callable[[], T]) -> T:
-        """One finished part of a long experiment, computed once and kept until the whole experiment is stored."""
-        return cached_record(self.parts_folder(exp_id, key) / f"{name}.npz", cls, compute)
+    def part_path(self, exp_id: str, key: str, part: Any) -> Path:
+        """Where a part (hw1core/context.py's Part) of experiment `exp_id` at `key` is stored: in the experiment's
+        parts folder until the experiment is stored, or, for a shared model, under _shared, keyed by its spec and
+        the code of its module, for every experiment that asks for the same spec."""
+        if part.shared is not None:
+            return self.root / "_shared" / f"{config_key(part.shared, code_fingerprint(part.module))}.npz"
+        return self.parts_folder(exp_id, key) / f"{part.name}.npz"
 
-    def shared(self, spec: dict, cls: type[T], compute: Callable[[], T], force: bool) -> T:
-        """A model several experiments use, computed once per spec and keyed by the spec and the code of the module
-        that defines `compute`; `force` retrains it unless this build already did."""
-        key = config_key(spec, code_fingerprint(compute.__module__))
-        path = self.root / "_shared" / f"{key}.npz"
-        if force and key not in self.retrained:
-            path.unlink(missing_ok=True)
+    def forget(self, exp_id: str, key: str, parts: list[Any]) -> None:
+        """Drop the stored parts of a forced experiment (its shared models too), so that this build computes them."""
+        shutil.rmtree(self.parts_folder(exp_id, key), ignore_errors=True)
+        for part in parts:
+            for p in (*part.needs, part):
+                if p.shared is not None:
+                    self.part_path(exp_id, key, p).unlink(missing_ok=True)
 
-        def computed() -> T:
-            self.retrained.add(key)
-            return compute()
-        return cached_record(path, cls, computed)
+    def part(self, exp_id: str, key: str, part: Any, compute: Callable[[], T]) -> T:
+        """The part's record, computed once and kept (a shared model for good, others until the experiment is
+        stored)."""
+        return cached_record(self.part_path(exp_id, key, part), part.cls, compute)

@@ -96,6 +96,6 @@ def test_a_shared_cifar_model_evaluates_only_after_training(tmp_path, monkeypatc
     ctx = RunContext(torch.device("cpu"), None, Store(tmp_path), "test", "k")
     run = recipes.CifarRun("CNN-21", engine.TrainConfig(epochs=3, batch_size=100, lr=1e-3),
                            data.Sizes(n_train=300, n_test=100), n_eval_train=100)
-    out = recipes.train_cifar(run, ctx, desc="test")
+    out = recipes.train_cifar(run, ctx)
     assert len(calls) == 2  # the final training-set and test-set metrics, not one per epoch
     assert 0 <= out.final_test_acc <= 1 and out.steps == 9 and out.weights.shape == (engine.Stack("CNN-21", [0]).flat_params().shape[1],)

@@ -1,4 +1,5 @@
 """The store: any record saved and loaded from its fields alone, atomically, with damage treated as absence."""
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -7,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hw1core.context import Part
 from hw1core.fingerprint import code_fingerprint
 from hw1core.results import Dims
 from hw1core.store import Provenance, Store, config_key, load_record, save_record
@@ -66,11 +68,16 @@ def test_a_result_and_its_provenance_round_trip_and_a_folder_without_the_result_
     assert store.load("exp", "k1", Record) is None and store.recorded("exp") == []
 
 
+def make_other(steps: int, calls: list, ctx=None) -> Other:
+    calls.append(1)
+    return Other(steps)
+
+
 def test_parts_are_computed_once_then_dropped_on_save(tmp_path):
     store, calls = Store(tmp_path), []
-    compute = lambda: calls.append(1) or Other(3)
-    assert store.part("exp", "k", "run0", Other, compute).steps == 3
-    assert store.part("exp", "k", "run0", Other, compute).steps == 3
+    part = Part("run0", Other, functools.partial(make_other, 3, calls))
+    assert store.part("exp", "k", part, lambda: part.compute(None)).steps == 3
+    assert store.part("exp", "k", part, lambda: part.compute(None)).steps == 3
     assert len(calls) == 1
     store.save("exp", "k", Other(3), PROVENANCE)
     assert not store.parts_folder("exp", "k").exists()
@@ -83,33 +90,27 @@ def test_key_depends_on_config_and_code():
     assert config_key({"epochs": 1}, fp) != config_key({"epochs": 1}, "other-code")
 
 
-def shared_compute(calls: list):
-    compute = lambda: calls.append(1) or Other(1)
-    compute.__module__ = "hw1core.recipes"  # a shared model is keyed by the code of the module that trains it
-    return compute
-
-
-def test_force_retrains_a_shared_model_once_per_build(tmp_path):
+def test_a_shared_part_is_computed_once_for_every_experiment_and_kept(tmp_path):
     store, calls = Store(tmp_path), []
-    compute = shared_compute(calls)
-    store.shared({"m": 1}, Other, compute, force=False)
-    store.shared({"m": 1}, Other, compute, force=False)  # another experiment reuses it
+    part = Part("model", Other, functools.partial(make_other, 1, calls), shared={"m": 1})
+    store.part("interpolation", "k1", part, lambda: part.compute(None))
+    store.part("sensitivity", "k2", part, lambda: part.compute(None))  # another experiment asks for the same spec
     assert len(calls) == 1
-    forced_build = Store(tmp_path)
-    forced_build.shared({"m": 1}, Other, compute, force=True)
-    forced_build.shared({"m": 1}, Other, compute, force=True)
-    assert len(calls) == 2  # retrained once for the forced build, then shared within it
+    store.save("interpolation", "k1", Other(1), PROVENANCE)
+    assert store.part_path("sensitivity", "k2", part).is_file()  # not one experiment's to drop
+    other = Part("model", Other, functools.partial(make_other, 1, calls), shared={"m": 2})
+    assert store.part_path("x", "k", other) != store.part_path("x", "k", part)
 
 
-def test_a_forced_experiment_retrains_a_shared_model_an_unforced_one_loaded_earlier_in_the_build(tmp_path):
+def test_forget_drops_an_experiments_parts_and_the_shared_models_it_needs(tmp_path):
     store, calls = Store(tmp_path), []
-    compute = shared_compute(calls)
-    store.shared({"m": 1}, Other, compute, force=False)
-    build = Store(tmp_path)  # the next build: interpolation (not forced) loads the model, then sensitivity is forced
-    build.shared({"m": 1}, Other, compute, force=False)
-    assert len(calls) == 1
-    build.shared({"m": 1}, Other, compute, force=True)
-    assert len(calls) == 2
+    model = Part("model", Other, functools.partial(make_other, 1, calls), shared={"m": 1})
+    measured = Part("measured", Other, functools.partial(make_other, 2, calls), needs=(model,))
+    for p in (model, measured):
+        store.part("sensitivity", "k", p, lambda: p.compute(None))
+    store.forget("sensitivity", "k", [measured])
+    assert not store.part_path("sensitivity", "k", model).exists()
+    assert not store.part_path("sensitivity", "k", measured).exists()
 
 
 def stored(tmp_path) -> tuple[Store, Path]:

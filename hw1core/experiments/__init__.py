@@ -2,8 +2,9 @@
 order) and the store key of a computation.
 
 One module per experiment holds its compute stage alone: its `Config` (a settings class), its `Result` (the record of
-what it measures), `run(cfg, ctx) -> Result` with the code run calls, and, where it reads other experiments' results
-(through `ctx.input`), their ids as `INPUTS`. Nothing that only shapes the report belongs here: questions, figures,
+what it measures), `parts(cfg)` (the pieces that can be computed on their own, hw1core/context.py's Part), `run(cfg,
+ctx) -> Result`, which assembles the stored parts, with the code they call, and, where it reads other experiments'
+results (through `ctx.input`), their ids as `INPUTS`. Nothing that only shapes the report belongs here: questions, figures,
 display tables and findings live in `report/sections/`.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..fingerprint import code_fingerprint
 from ..store import config_key
 from . import (actual_task, error_surface, grad_norm, interpolation, minimal_ratio, optimization_path, param_count,
@@ -24,8 +25,12 @@ class Experiment(Protocol):
     Config: type  # a settings class (hw1core/settings.py); its defaults are the full profile
     Result: type  # a frozen dataclass of what run() measures (hw1core/results.py)
 
+    def parts(self, cfg: Any) -> list[Part]:
+        """Every piece of the computation, listed before anything runs: the build schedules them as jobs."""
+
     def run(self, cfg: Any, ctx: RunContext) -> Any:
-        """Train and measure; everything the report shows is computed from what this returns."""
+        """The Result, assembled from the parts (which it computes in this process when they are not stored yet);
+        everything the report shows is computed from what this returns."""
 
 
 REGISTRY: dict[str, Experiment] = {m.ID: m for m in (

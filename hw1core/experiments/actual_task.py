@@ -1,13 +1,14 @@
 """Compute stage. HW1-1 actual task: three CNNs on CIFAR-10 and three on MNIST."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
 
 from .. import data, engine
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..results import Dims
 from ..rules import CIFAR, MNIST, all_of, architectures
 from ..settings import setting, settings
@@ -56,7 +57,16 @@ def plan(cfg: Config) -> dict[str, tuple[tuple[str, ...], engine.TrainConfig, da
             "MNIST": (cfg.mnist_models, cfg.mnist, cfg.mnist_data)}
 
 
-def train_one(arch: str, name: str, train_cfg: engine.TrainConfig, train: data.Split, test: data.Split) -> Curves:
+def splits(cfg: Config, name: str, ctx: RunContext) -> tuple[data.Split, data.Split]:
+    """The training and test images of one data set."""
+    _, train_cfg, sizes = plan(cfg)[name]
+    train, test = ctx.dataset(name)
+    return train.subset(sizes.n_train or None, train_cfg.seed), test.subset(sizes.n_test or None, train_cfg.seed)
+
+
+def train_one(arch: str, name: str, cfg: Config, ctx: RunContext) -> Curves:
+    train_cfg = plan(cfg)[name][1]
+    train, test = splits(cfg, name, ctx)
     stack = engine.Stack(arch, [train_cfg.seed], train.x.device)
     task = engine.Task(train.x, train.y, test.x, test.y, TRANSFORMS[name])
     h = engine.train(stack, task, train_cfg, desc=f"actual-task {arch}")
@@ -64,16 +74,21 @@ def train_one(arch: str, name: str, train_cfg: engine.TrainConfig, train: data.S
                   len(test.y))
 
 
+def dataset_parts(cfg: Config, name: str) -> list[Part]:
+    return [Part(f"{name}-{arch}", Curves, functools.partial(train_one, arch, name, cfg)) for arch in plan(cfg)[name][0]]
+
+
+def parts(cfg: Config) -> list[Part]:
+    return [p for name in plan(cfg) for p in dataset_parts(cfg, name)]
+
+
 def run(cfg: Config, ctx: RunContext) -> Result:
     per_dataset = []
-    for name, (archs, train_cfg, sizes) in plan(cfg).items():
-        train, test = ctx.dataset(name)
-        train, test = train.subset(sizes.n_train or None, train_cfg.seed), test.subset(sizes.n_test or None, train_cfg.seed)
-        parts = [ctx.part(f"{name}-{arch}", Curves, lambda: train_one(arch, name, train_cfg, train, test))
-                 for arch in archs]
-        joined = lambda k: np.concatenate([getattr(p, k) for p in parts])
-        per_dataset.append(Curves(sum(p.steps for p in parts), joined("train_loss"), joined("train_acc"),
-                                  joined("test_loss"), joined("test_acc"), joined("diverged_epoch"), len(train.y),
-                                  len(test.y)))
+    for name in plan(cfg):
+        curves = [ctx.part(p) for p in dataset_parts(cfg, name)]
+        joined = lambda k: np.concatenate([getattr(c, k) for c in curves])
+        per_dataset.append(Curves(sum(c.steps for c in curves), joined("train_loss"), joined("train_acc"),
+                                  joined("test_loss"), joined("test_acc"), joined("diverged_epoch"), curves[0].n_train,
+                                  curves[0].n_test))
     cifar, mnist = per_dataset
     return Result(cifar.steps + mnist.steps, cifar, mnist)

@@ -2,6 +2,7 @@
 directions and in the plane of the optimisation path's top-2 PCA directions."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 
 from .. import analysis, data, engine
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..results import Dims
 from ..rules import CIFAR, architectures, non_negative, odd_at_least, one_of, positive
 from ..settings import setting, settings
@@ -75,5 +76,9 @@ def surfaces(cfg: Config, ctx: RunContext) -> Result:
     return Result(hist.steps, axis, random, a_axis, b_axis, pca, coords, evr, hist.train_loss[0])
 
 
+def parts(cfg: Config) -> list[Part]:
+    return [Part("surfaces", Result, functools.partial(surfaces, cfg))]
+
+
 def run(cfg: Config, ctx: RunContext) -> Result:
-    return ctx.part("surfaces", Result, lambda: surfaces(cfg, ctx))
+    return ctx.part(parts(cfg)[0])

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .. import data, engine
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..results import Dims
 from ..rules import FUNCTION, architectures, one_of, positive
 from ..settings import setting, settings
@@ -51,5 +51,9 @@ def train_run(cfg: Config, ctx: RunContext) -> Result:
                   torch.stack(losses).cpu().numpy(), hist.train_loss[0])
 
 
+def parts(cfg: Config) -> list[Part]:
+    return [Part("run", Result, functools.partial(train_run, cfg))]
+
+
 def run(cfg: Config, ctx: RunContext) -> Result:
-    return ctx.part("run", Result, lambda: train_run(cfg, ctx))
+    return ctx.part(parts(cfg)[0])

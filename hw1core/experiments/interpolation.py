@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -10,7 +11,7 @@ import numpy as np
 import torch
 
 from .. import analysis, engine, recipes
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
 from ..rules import CIFAR, architectures, each_positive, greater_than, is_finite, one_of, pair_of, positive
@@ -61,8 +62,9 @@ def pairs(cfg: Config) -> dict[str, list[recipes.CifarRun]]:
             "lr": [run(dataclasses.replace(cfg.train, lr=lr)) for lr in cfg.lrs]}
 
 
-def interpolate(cfg: Config, ctx: RunContext, runs: list[recipes.CifarRun], name: str) -> Line:
-    ends = [recipes.train_cifar(r, ctx, desc=f"{ID} {name} {i}") for i, r in enumerate(runs)]
+def interpolate(cfg: Config, name: str, ctx: RunContext) -> Line:
+    runs = pairs(cfg)[name]
+    ends = [recipes.train_cifar(r, ctx) for r in runs]
     stack = engine.Stack(cfg.model, [cfg.train.seed], ctx.device)
     weights = recipes.stacked_weights(stack, ends)
     alphas = np.linspace(cfg.alpha_min, cfg.alpha_max, cfg.n_alpha)
@@ -77,6 +79,17 @@ def interpolate(cfg: Config, ctx: RunContext, runs: list[recipes.CifarRun], name
                 end("final_train_loss"), end("final_train_acc"), end("final_test_loss"), end("final_test_acc"))
 
 
+def line_parts(cfg: Config) -> dict[str, Part]:
+    """Per pair, the line through its two trained models."""
+    return {name: Part(f"line-{name}", Line, functools.partial(interpolate, cfg, name),
+                       needs=tuple(recipes.model_part(r) for r in runs)) for name, runs in pairs(cfg).items()}
+
+
+def parts(cfg: Config) -> list[Part]:
+    lines = list(line_parts(cfg).values())
+    return [m for line in lines for m in line.needs] + lines
+
+
 def run(cfg: Config, ctx: RunContext) -> Result:
-    lines = {name: interpolate(cfg, ctx, runs, name) for name, runs in pairs(cfg).items()}
+    lines = {name: ctx.part(p) for name, p in line_parts(cfg).items()}
     return Result(sum(line.steps for line in lines.values()), lines["batch"], lines["lr"])

@@ -1,12 +1,13 @@
 """Compute stage. HW1-2 minimal ratio: 100 runs driven to zero gradient; exact Hessian eigenvalues at each end point."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pandas as pd
 
 from .. import analysis, data, engine
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..rules import FUNCTION, architectures, fraction, one_of, positive
 from ..settings import setting, settings
 
@@ -54,5 +55,9 @@ def run_all(cfg: Config, ctx: RunContext) -> Result:
     return Result(hist.steps + phase2, pd.DataFrame(rows))
 
 
+def parts(cfg: Config) -> list[Part]:
+    return [Part("runs", Result, functools.partial(run_all, cfg))]
+
+
 def run(cfg: Config, ctx: RunContext) -> Result:
-    return ctx.part("runs", Result, lambda: run_all(cfg, ctx))
+    return ctx.part(parts(cfg)[0])

@@ -1,6 +1,7 @@
 """Compute stage. HW1-2 optimisation path: 8 runs of one architecture, weights every 3 epochs, one shared PCA."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -8,7 +9,7 @@ import numpy as np
 import torch
 
 from .. import analysis, data, engine, models
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
 from ..rules import CIFAR, FUNCTION, architectures, one_of, positive
@@ -100,5 +101,9 @@ def train_runs(cfg: Config, ctx: RunContext) -> Result:
                   pairwise_distances(start), pairwise_distances(end), hist.diverged_epoch)
 
 
+def parts(cfg: Config) -> list[Part]:
+    return [Part("runs", Result, functools.partial(train_runs, cfg))]
+
+
 def run(cfg: Config, ctx: RunContext) -> Result:
-    return ctx.part("runs", Result, lambda: train_runs(cfg, ctx))
+    return ctx.part(parts(cfg)[0])

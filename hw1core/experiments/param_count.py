@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .. import engine, models, recipes
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..rules import CIFAR, all_of, architectures, positive
 from ..settings import setting, settings
@@ -33,9 +33,13 @@ def runs(cfg: Config) -> list[recipes.CifarRun]:
     return [recipes.CifarRun(m, cfg.train, cfg.data, cfg.n_eval_train) for m in cfg.models]
 
 
+def parts(cfg: Config) -> list[Part]:
+    return [recipes.model_part(r) for r in runs(cfg)]
+
+
 def run(cfg: Config, ctx: RunContext) -> Result:
     specs = runs(cfg)
-    trained = [recipes.train_cifar(r, ctx, desc=f"{ID} {r.arch}") for r in specs]
+    trained = [recipes.train_cifar(r, ctx) for r in specs]
     rows = [{"model": r.arch, "params": models.param_count_of(r.arch), "train_loss": t.final_train_loss,
              "test_loss": t.final_test_loss, "train_acc": t.final_train_acc, "test_acc": t.final_test_acc,
              "diverged_epoch": t.diverged_epoch} for r, t in zip(specs, trained)]

@@ -3,6 +3,8 @@ learning rates."""
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -10,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis, engine, recipes
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
 from ..rules import CIFAR, architectures, each_positive, one_of, positive
@@ -48,25 +50,45 @@ def sweep_runs(cfg: Config, sweep: str) -> list[recipes.CifarRun]:
     return [run(dataclasses.replace(cfg.train, lr=lr)) for lr in cfg.lrs]
 
 
-def measure(cfg: Config, ctx: RunContext, sweep: str) -> tuple[list[dict], list[np.ndarray]]:
-    rows, weights = [], []
+@dataclass(frozen=True)
+class Sensitivities:
+    """One trained model's two sensitivities (NaN for a model that diverged): one part of the experiment."""
+    jacobian: float
+    loss_grad: float
+
+
+def measure(cfg: Config, run: recipes.CifarRun, ctx: RunContext) -> Sensitivities:
+    t = recipes.train_cifar(run, ctx)
+    if t.diverged:
+        return Sensitivities(math.nan, math.nan)
+    _, _, test = recipes.splits(run, ctx)
+    sens = test.subset(cfg.n_sens, cfg.train.seed + 2)
     stack = engine.Stack(cfg.model, [cfg.train.seed], ctx.device)
-    for r in sweep_runs(cfg, sweep):
-        t = recipes.train_cifar(r, ctx, desc=f"{ID} batch {r.train.batch_size} lr {r.train.lr:g}")
-        row = {"sweep": sweep, "batch": r.train.batch_size, "lr": r.train.lr, "steps": t.steps,
-               "diverged_epoch": t.diverged_epoch, "train_loss": t.final_train_loss, "test_loss": t.final_test_loss,
-               "train_acc": t.final_train_acc, "test_acc": t.final_test_acc, "jacobian": np.nan, "loss_grad": np.nan}
-        if not t.diverged:
-            _, _, test = recipes.splits(r, ctx)
-            sens = test.subset(cfg.n_sens, cfg.train.seed + 2)
-            row["jacobian"], row["loss_grad"] = analysis.sensitivities(
-                stack, recipes.stacked_weights(stack, [t]), sens.x, sens.y, recipes.CIFAR_TRANSFORM)
-        rows.append(row)
-        weights.append(t.weights)
-    return rows, weights
+    jacobian, loss_grad = analysis.sensitivities(stack, recipes.stacked_weights(stack, [t]), sens.x, sens.y,
+                                                 recipes.CIFAR_TRANSFORM)
+    return Sensitivities(jacobian, loss_grad)
+
+
+def measured(cfg: Config) -> list[tuple[str, recipes.CifarRun, Part]]:
+    """(sweep, trained model, its sensitivities) for every model, the batch sweep first."""
+    return [(sweep, r, Part(f"{sweep}-{i}", Sensitivities, functools.partial(measure, cfg, r),
+                            needs=(recipes.model_part(r),)))
+            for sweep in ("batch", "lr") for i, r in enumerate(sweep_runs(cfg, sweep))]
+
+
+def parts(cfg: Config) -> list[Part]:
+    sens = [p for _, _, p in measured(cfg)]
+    return [p.needs[0] for p in sens] + sens
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
-    (batch_rows, batch_w), (lr_rows, lr_w) = measure(cfg, ctx, "batch"), measure(cfg, ctx, "lr")
-    runs = pd.DataFrame(batch_rows + lr_rows)
-    return Result(int(runs["steps"].sum()), runs, np.stack(batch_w + lr_w))
+    rows, weights = [], []
+    for sweep, r, part in measured(cfg):
+        t, s = recipes.train_cifar(r, ctx), ctx.part(part)
+        rows.append({"sweep": sweep, "batch": r.train.batch_size, "lr": r.train.lr, "steps": t.steps,
+                     "diverged_epoch": t.diverged_epoch, "train_loss": t.final_train_loss,
+                     "test_loss": t.final_test_loss, "train_acc": t.final_train_acc, "test_acc": t.final_test_acc,
+                     "jacobian": s.jacobian, "loss_grad": s.loss_grad})
+        weights.append(t.weights)
+    runs = pd.DataFrame(rows)
+    return Result(int(runs["steps"].sum()), runs, np.stack(weights))

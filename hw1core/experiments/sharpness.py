@@ -2,6 +2,7 @@
 experiment trained, beside the sensitivities it measured."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .. import analysis, engine, recipes
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..results import Dims
 from ..rules import each_positive, positive
 from ..settings import setting, settings
@@ -34,19 +35,38 @@ class Result:
     sharpness: Annotated[np.ndarray, Dims("eps", "model")]  # φ in percent; NaN for a diverged model
 
 
-def run(cfg: Config, ctx: RunContext) -> Result:
+@dataclass(frozen=True)
+class AtEps:
+    """φ at one ε for every model of the batch-size sweep: one part of the experiment."""
+    sharpness: Annotated[np.ndarray, Dims("model")]
+
+
+def batch_models(ctx: RunContext) -> pd.DataFrame:
+    """sensitivity's batch-size sweep, one row per model."""
+    _, sens = ctx.input(sensitivity.ID, sensitivity.Config, sensitivity.Result)
+    rows = sens.runs[sens.runs["sweep"] == "batch"]
+    return rows[["batch", "diverged_epoch", "train_loss", "test_loss", "jacobian"]].reset_index(drop=True)
+
+
+def sharpness_at(cfg: Config, eps: float, ctx: RunContext) -> AtEps:
     sens_cfg, sens = ctx.input(sensitivity.ID, sensitivity.Config, sensitivity.Result)
-    batch = (sens.runs["sweep"] == "batch").to_numpy()
-    models = sens.runs[batch][["batch", "diverged_epoch", "train_loss", "test_loss", "jacobian"]].reset_index(drop=True)
-    ok = (models["diverged_epoch"] == 0).to_numpy()
-    phi = np.full((len(cfg.eps), len(models)), np.nan)
+    ok = (batch_models(ctx)["diverged_epoch"] == 0).to_numpy()
+    phi = np.full(len(ok), np.nan)
     if ok.any():
         run0 = sensitivity.sweep_runs(sens_cfg, "batch")[0]
         train, _, _ = recipes.splits(run0, ctx)
         sharp_set = train.subset(cfg.n_sharp, sens_cfg.train.seed + 3)
         stack = engine.Stack(sens_cfg.model, [sens_cfg.train.seed], ctx.device)
-        weights = stack.params_from(sens.weights[batch][ok])
-        for i, eps in enumerate(cfg.eps):
-            phi[i, ok] = analysis.eps_sharpness(stack, weights, sharp_set.x, sharp_set.y, recipes.CIFAR_TRANSFORM, eps,
-                                                cfg.ascent_steps)
-    return Result(0, models, phi)
+        weights = stack.params_from(sens.weights[(sens.runs["sweep"] == "batch").to_numpy()][ok])
+        phi[ok] = analysis.eps_sharpness(stack, weights, sharp_set.x, sharp_set.y, recipes.CIFAR_TRANSFORM, eps,
+                                         cfg.ascent_steps)
+    return AtEps(phi)
+
+
+def parts(cfg: Config) -> list[Part]:
+    return [Part(f"eps-{eps!r}", AtEps, functools.partial(sharpness_at, cfg, eps)) for eps in cfg.eps]
+
+
+def run(cfg: Config, ctx: RunContext) -> Result:
+    phi = np.stack([ctx.part(p).sharpness for p in parts(cfg)])
+    return Result(0, batch_models(ctx), phi)

@@ -1,6 +1,7 @@
 """Compute stage. HW1-1 simulate: three MLPs of ~573 parameters fit two 1-D functions; several seeds each."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -8,7 +9,7 @@ import numpy as np
 import torch
 
 from .. import data, engine
-from ..context import RunContext
+from ..context import Part, RunContext
 from ..results import Dims
 from ..rules import FUNCTION, all_of, architectures, positive
 from ..settings import setting, settings
@@ -48,8 +49,16 @@ class Fits:
     diverged_epoch: Annotated[np.ndarray, Dims("member")]
 
 
-def train_model(arch: str, cfg: Config, x: torch.Tensor, targets: torch.Tensor, grid: torch.Tensor) -> Fits:
+def inputs(cfg: Config, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The training points, each function's targets there, and the grid the predictions are drawn on."""
+    x = torch.linspace(-1, 1, cfg.n_train, device=device).unsqueeze(1)
+    grid = torch.linspace(-1, 1, cfg.n_grid, device=device).unsqueeze(1)
+    return x, torch.stack([data.FUNCTIONS[f](x) for f in cfg.functions]), grid
+
+
+def train_model(arch: str, cfg: Config, ctx: RunContext) -> Fits:
     """All functions × seeds of one architecture as one stack of models; losses per epoch and predictions."""
+    x, targets, grid = inputs(cfg, ctx.device)
     k = len(cfg.functions) * cfg.seeds
     seeds = [s for _ in cfg.functions for s in range(cfg.seeds)]  # the same inits for every function
     stack = engine.Stack(arch, seeds, x.device)
@@ -66,11 +75,13 @@ def by_function(parts: list[np.ndarray], cfg: Config) -> np.ndarray:
     return np.stack([p.reshape(len(cfg.functions), cfg.seeds, *p.shape[1:]) for p in parts], axis=1)
 
 
+def parts(cfg: Config) -> list[Part]:
+    return [Part(arch, Fits, functools.partial(train_model, arch, cfg)) for arch in cfg.models]
+
+
 def run(cfg: Config, ctx: RunContext) -> Result:
-    x = torch.linspace(-1, 1, cfg.n_train, device=ctx.device).unsqueeze(1)
-    grid = torch.linspace(-1, 1, cfg.n_grid, device=ctx.device).unsqueeze(1)
-    targets = torch.stack([data.FUNCTIONS[f](x) for f in cfg.functions])
-    fits = [ctx.part(arch, Fits, lambda: train_model(arch, cfg, x, targets, grid)) for arch in cfg.models]
+    x, targets, grid = inputs(cfg, ctx.device)
+    fits = [ctx.part(p) for p in parts(cfg)]
     return Result(
         steps=sum(f.steps for f in fits),
         x=x.squeeze(1).cpu().numpy(), grid=grid.squeeze(1).cpu().numpy(),
