@@ -140,6 +140,11 @@ def raise_terminated(signum, frame) -> None:
     raise Terminated
 
 
+def cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
 def pick_device(name: str):
     import torch
     from hw1core.errors import ConfigError
@@ -316,7 +321,8 @@ def build(args: argparse.Namespace) -> int:
         settings.validate(exp_id, cfg)
     # Every key now, from the code as it was imported: an edit made while the build runs must not relabel its results.
     keys = store_keys(configs)
-    runner = parallel_settings(args, "cuda" if args.device == "cuda" else "cpu")
+    runner = parallel_settings(args, "cuda" if args.device == "cuda" or (args.device == "auto" and cuda_available())
+                               else "cpu")
     out = Path(args.out)
     store = Store(out)
     if args.dry_run:
@@ -326,8 +332,9 @@ def build(args: argparse.Namespace) -> int:
     notes = load_notes(Path(args.notes or "notes"), explicit=args.notes is not None, ids=list(REGISTRY))
     check_output(out)
     with hold_output_lock(out):
-        device = pick_device(args.device)
-        label = device_name(device)
+        # on Slurm the parts run on the nodes' devices; the login node only assembles and renders
+        device = pick_device("auto" if args.slurm else args.device)
+        label = f"Slurm jobs (--device {args.device})" if args.slurm else device_name(device)
         if store.remove_temp_files():
             log.info("removed temp files left by an interrupted build")
         if args.render:
@@ -335,7 +342,7 @@ def build(args: argparse.Namespace) -> int:
         else:
             log.info("hw1-report: %s profile on %s; experiments: %s", args.profile, label, ", ".join(selected))
         sections, failed = collect_sections(args, configs, keys, selected, store, device, label, notes,
-                                            make_runner(runner, out, device.type))
+                                            lambda: make_runner(runner, out, device.type, args.data_dir))
         write_report(args, sections, configs, keys, student, label)
     for exp_id, why in failed.items():
         print(f"error: {exp_id} was not built: {why}; its finished parts are stored, rerun to finish it",
@@ -343,11 +350,13 @@ def build(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def make_runner(runner: tuple[str, Any], out: Path, device: str):
-    from hw1core import jobs
+def make_runner(runner: tuple[str, Any], out: Path, device: str, data_dir: str | None):
+    from hw1core import data, jobs
     kind, setting = runner
     if kind == "inline":
         return jobs.InProcess()
+    for load in (data.load_mnist, data.load_cifar10):  # found, downloaded or decoded once, not by every worker at once
+        load(data_dir)
     if kind == "local":
         return jobs.LocalWorkers(out / "jobs", setting, device)
     jobs.warn_if_not_shared(out)
@@ -397,8 +406,9 @@ def collect_sections(args: argparse.Namespace, configs: dict[str, Any], keys: di
         results[exp_id] = (result, provenance, "run")
 
     failed = run_parts(works, store, runner,
-                       lambda w, part: PartJob(w.exp_id, w.key, part, str(store.root.parent), args.data_dir,
-                                               device.type, inputs(w.exp_id)),
+                       lambda w, part: PartJob(w.exp_id, w.key, part, str(store.root.parent.resolve()),
+                                               args.data_dir, args.device if args.slurm else device.type,
+                                               inputs(w.exp_id)),
                        assemble, start)
     sections = []
     for exp_id in REGISTRY:

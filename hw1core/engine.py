@@ -72,7 +72,8 @@ class Stack:
         conv_on_cpu = has_conv and torch.device(device).type == "cpu"
         self.vectorize = vectorize if vectorize is not None else not conv_on_cpu
         # A CPU convolution's cost per image grew 2.3× from batch 256 to 4096 (CNN-shallow: its feature maps leave the
-        # cache), so a larger batch is run in micro-batches of 128 with the gradients summed (0 = whole batches).
+        # cache), so a larger batch is run in micro-batches of 128 with the gradients summed (0 = whole batches): the
+        # same gradient, though augmentation and dropout draw their random numbers per micro-batch.
         self.micro_batch = MICRO_BATCH if conv_on_cpu else 0
 
     def _call(self, params: dict, buffers: dict, x: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,7 @@ class PartJob(submitit.helpers.Checkpointable):
     part: Part
     out: str  # the output folder whose store it writes
     data_dir: str | None
-    device: str  # "cpu" or "cuda"
+    device: str  # "cpu", "cuda" or "auto" (CUDA where the worker has it: a Slurm node's, not the login node's)
     inputs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # (config, Result) its experiment reads
 
     @property
@@ -51,8 +51,11 @@ class PartJob(submitit.helpers.Checkpointable):
 
     def __call__(self) -> None:
         import torch
+        if os.environ.get("SUBMITIT_EXECUTOR"):  # in a worker: its log says which part it holds
+            print(f"hw1-report: part {self.label} of key {self.key}, {torch.get_num_threads()} threads", flush=True)
         torch.set_float32_matmul_precision("high")
-        ctx = RunContext(torch.device(self.device), self.data_dir, Store(Path(self.out)), self.exp_id, self.key,
+        cuda = self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())
+        ctx = RunContext(torch.device("cuda" if cuda else "cpu"), self.data_dir, Store(Path(self.out)), self.exp_id, self.key,
                          self.inputs)
         ctx.part(self.part)
 
@@ -196,7 +199,7 @@ class SlurmOptions:
 
     def parameters(self) -> dict[str, Any]:
         params: dict[str, Any] = {"job_name": "hw1-report", "time": self.time_min, "cpus_per_task": self.cpus,
-                                  "mem": f"{self.mem_gb:g}GB", "ntasks_per_node": 1,
+                                  "mem": f"{round(self.mem_gb * 1024)}M", "ntasks_per_node": 1,
                                   "setup": [f"export OMP_NUM_THREADS={self.cpus} TQDM_DISABLE=1", *self.setup]}
         if self.partition:
             params["partition"] = self.partition
@@ -273,9 +276,10 @@ class Work:
     inputs: tuple[str, ...] = ()
 
 
-def run_parts(works: list[Work], store: Store, runner: Runner, make_job: Callable[[Work, Part], PartJob],
+def run_parts(works: list[Work], store: Store, make_runner: Callable[[], Runner], make_job: Callable[[Work, Part], PartJob],
               assemble: Callable[[str], None], on_start: Callable[[str], object]) -> dict[str, str]:
-    """Run every part of `works` not yet stored, `runner.capacity` at a time, a part once its needs are stored and
+    """Run every part of `works` not yet stored on the runner `make_runner()` gives (made only when a part must
+    run), `runner.capacity` at a time, a part once its needs are stored and
     its experiment's inputs are assembled; `assemble(exp_id)` each experiment as soon as its parts are stored (in
     the works' order where several are ready). Returns the experiments that could not be built, with the reason."""
     path_of = lambda w, p: store.part_path(w.exp_id, w.key, p)
@@ -287,9 +291,10 @@ def run_parts(works: list[Work], store: Store, runner: Runner, make_job: Callabl
     todo = [path for path in owner if not path.is_file()]
     settled = set(owner) - set(todo)  # stored: at the start or since (an assembled experiment's parts are removed)
     failed: dict[str, str] = {}  # exp_id -> why
-    broken: set[Path] = set()  # parts that failed, and everything that needs them
+    broken: set[Path] = set()  # parts that failed
     running: dict[Path, Handle] = {}
     waiting = {w.exp_id: w for w in works}
+    runner: Runner = make_runner() if todo else InProcess()
     bar = tqdm(total=len(todo), desc="parts", unit="part", dynamic_ncols=True)
 
     def blocked(w: Work) -> bool:
@@ -297,11 +302,12 @@ def run_parts(works: list[Work], store: Store, runner: Runner, make_job: Callabl
 
     def ready(path: Path) -> bool:
         w, p = owner[path]
-        return (path not in running and path not in broken and path not in settled and not blocked(w)
+        wanted = any(path in part_paths(v, store) and not blocked(v) for v in waiting.values())
+        return (wanted and path not in running and path not in broken and path not in settled
                 and all(path_of(w, q) in settled for q in p.needs))
 
     try:
-        while waiting:
+        while waiting or running:  # a failed experiment's parts in flight are waited for, not left running
             finished = [path for path, handle in running.items() if handle.done()]
             for path in finished:  # before assembling: a stored experiment's parts folder is removed
                 reason = running.pop(path).failure()
@@ -329,7 +335,7 @@ def run_parts(works: list[Work], store: Store, runner: Runner, make_job: Callabl
                     on_start(owner[path][0].exp_id)
                 running.update(zip(starting, runner.start([make_job(*owner[path]) for path in starting])))
             elif not running:
-                for exp_id in waiting:  # nothing runs and nothing can start: what is left waits on failed parts
+                for exp_id in list(waiting):  # nothing runs and nothing can start: what is left waits on failed parts
                     failed.setdefault(exp_id, "a part it needs failed")
                 break
             elif not finished:
