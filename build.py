@@ -220,7 +220,7 @@ def bench_summary(out: Path) -> dict | None:
 
 
 def run_experiment(experiment, cfg, store, key: str, device, args: argparse.Namespace, device_label: str,
-                   inputs: dict, started: float):
+                   inputs: dict, started: float, part_s: dict[str, float]):
     """Assemble one experiment from its stored parts and store its Result with the build's provenance record (its
     time counts from when the first of its parts started in this build)."""
     from hw1core.context import RunContext
@@ -228,7 +228,7 @@ def run_experiment(experiment, cfg, store, key: str, device, args: argparse.Name
     ctx = RunContext(device, args.data_dir, store, experiment.ID, key, inputs=inputs)
     result = experiment.run(cfg, ctx)
     provenance = Provenance(time.perf_counter() - started, device_label, git_commit(),
-                            datetime.now(timezone.utc).isoformat(timespec="seconds"), dataclasses.asdict(cfg))
+                            datetime.now(timezone.utc).isoformat(timespec="seconds"), dataclasses.asdict(cfg), part_s)
     store.save(experiment.ID, key, result, provenance)
     return result, provenance
 
@@ -244,7 +244,8 @@ def summary_json(sections: list, build_info: dict, keys: dict[str, str]) -> dict
         if s.result is not None:
             p = s.provenance
             entry |= {"key": keys[s.exp_id], "wall_s": p.wall_s, "steps": s.result.steps, "device": p.device,
-                      "commit": p.commit, "finished": p.finished, "headline": headline(s.findings)}
+                      "commit": p.commit, "finished": p.finished, "part_s": p.part_s,
+                      "headline": headline(s.findings)}
         experiments[s.exp_id] = entry
     info = {k: build_info[k] for k in ("profile", "device", "commit", "command", "generated")}
     return to_jsonable(info | {"experiments": experiments})
@@ -391,6 +392,7 @@ def collect_sections(args: argparse.Namespace, configs: dict[str, Any], keys: di
         if w.exp_id in args.forced:
             store.forget(w.exp_id, w.key, w.parts)
     started: dict[str, float] = {}  # exp_id -> when its first part started
+    part_s: dict[str, dict[str, float]] = {}  # exp_id -> part name -> seconds
     inputs = lambda exp_id: {i: (configs[i], results[i][0]) for i in inputs_of(exp_id)}
 
     def start(exp_id: str) -> None:
@@ -402,14 +404,14 @@ def collect_sections(args: argparse.Namespace, configs: dict[str, Any], keys: di
     def assemble(exp_id: str) -> None:
         start(exp_id)  # every part was stored by an earlier build: assembling is all that runs
         result, provenance = run_experiment(REGISTRY[exp_id], configs[exp_id], store, keys[exp_id], device, args,
-                                            label, inputs(exp_id), started[exp_id])
+                                            label, inputs(exp_id), started[exp_id], part_s.get(exp_id, {}))
         results[exp_id] = (result, provenance, "run")
 
     failed = run_parts(works, store, runner,
                        lambda w, part: PartJob(w.exp_id, w.key, part, str(store.root.parent.resolve()),
                                                args.data_dir, args.device if args.slurm else device.type,
                                                inputs(w.exp_id)),
-                       assemble, start)
+                       assemble, start, lambda exp_id, name, seconds: part_s.setdefault(exp_id, {}).update({name: seconds}))
     sections = []
     for exp_id in REGISTRY:
         result, provenance, status = results.get(exp_id, (None, None, "not built"))

@@ -8,7 +8,6 @@ from typing import Iterable
 
 import numpy as np
 import torch
-from sklearn.decomposition import PCA
 from torch.func import functional_call, jacrev
 
 from .engine import EVAL_BATCH, Stack, evaluate, member_losses, unflatten
@@ -16,6 +15,7 @@ from .engine import EVAL_BATCH, Stack, evaluate, member_losses, unflatten
 
 def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PCA to two components fitted on all rows together: (coordinates, explained variance ratios, 2×P components)."""
+    from sklearn.decomposition import PCA  # here: scikit-learn's import cost 2 s of every worker's start
     pca = PCA(n_components=2, svd_solver="full").fit(vectors)
     return pca.transform(vectors), pca.explained_variance_ratio_, pca.components_
 

@@ -277,11 +277,13 @@ class Work:
 
 
 def run_parts(works: list[Work], store: Store, make_runner: Callable[[], Runner], make_job: Callable[[Work, Part], PartJob],
-              assemble: Callable[[str], None], on_start: Callable[[str], object]) -> dict[str, str]:
+              assemble: Callable[[str], None], on_start: Callable[[str], object],
+              on_stored: Callable[[str, str, float], object] = lambda exp_id, name, seconds: None) -> dict[str, str]:
     """Run every part of `works` not yet stored on the runner `make_runner()` gives (made only when a part must
     run), `runner.capacity` at a time, a part once its needs are stored and
     its experiment's inputs are assembled; `assemble(exp_id)` each experiment as soon as its parts are stored (in
-    the works' order where several are ready). Returns the experiments that could not be built, with the reason."""
+    the works' order where several are ready); `on_stored(exp_id, part name, seconds)` as each part is stored.
+    Returns the experiments that could not be built, with the reason."""
     path_of = lambda w, p: store.part_path(w.exp_id, w.key, p)
     owner: dict[Path, tuple[Work, Part]] = {}
     for w in works:
@@ -293,6 +295,7 @@ def run_parts(works: list[Work], store: Store, make_runner: Callable[[], Runner]
     failed: dict[str, str] = {}  # exp_id -> why
     broken: set[Path] = set()  # parts that failed
     running: dict[Path, Handle] = {}
+    began: dict[Path, float] = {}
     waiting = {w.exp_id: w for w in works}
     runner: Runner = make_runner() if todo else InProcess()
     bar = tqdm(total=len(todo), desc="parts", unit="part", dynamic_ncols=True)
@@ -313,6 +316,7 @@ def run_parts(works: list[Work], store: Store, make_runner: Callable[[], Runner]
                 reason = running.pop(path).failure()
                 if reason is None and path.is_file():
                     settled.add(path)
+                    on_stored(owner[path][0].exp_id, owner[path][1].name, time.perf_counter() - began[path])
                 else:
                     broken.add(path)
                     w, p = owner[path]
@@ -333,6 +337,7 @@ def run_parts(works: list[Work], store: Store, make_runner: Callable[[], Runner]
             if starting:
                 for path in starting:
                     on_start(owner[path][0].exp_id)
+                    began[path] = time.perf_counter()
                 running.update(zip(starting, runner.start([make_job(*owner[path]) for path in starting])))
             elif not running:
                 for exp_id in list(waiting):  # nothing runs and nothing can start: what is left waits on failed parts

@@ -62,10 +62,17 @@ class Provenance:
     commit: str  # of the build that computed it
     finished: str  # UTC, ISO 8601
     config: dict  # the resolved settings it was computed with (kept for people; the key already covers them)
+    # seconds each part this build computed for it took, by part name: a shared model under the first experiment
+    # that listed it; parts stored by an earlier build are not in it
+    part_s: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict) -> "Provenance":
-        return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        """The record in `data`; a missing field without a default raises TypeError (an unreadable record)."""
+        if not isinstance(data, dict):
+            raise TypeError("not a provenance record")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 class Damaged(ValueError):

@@ -128,7 +128,7 @@ def dry_run_rows(stdout: str) -> dict[str, list[str]]:
         cells = line.split(maxsplit=2)
         if cells and cells[0] in REGISTRY:
             key, rest = cells[1], cells[2]
-            rows[cells[0]] = [key, rest[:26].strip(), rest[26:].strip()]
+            rows[cells[0]] = [key, rest[:36].strip(), rest[36:].strip()]
     return rows
 
 
@@ -150,7 +150,7 @@ def test_dry_run_shows_every_key_and_what_would_run_and_changes_nothing(tiny_bui
     assert list(rows) == list(stored) and {k: r[0] for k, r in rows.items()} == changed
     for exp_id, (key, status, took) in rows.items():
         if exp_id == "grad-norm":
-            assert key != stored[exp_id] and status == "would run" and "under an earlier key" in took
+            assert key != stored[exp_id] and status == "would run (0 of 1 parts stored)" and "under an earlier key" in took
         else:
             assert key == stored[exp_id] and status == "stored" and took.endswith(" s"), exp_id
     assert sorted((p, p.stat().st_mtime_ns) for p in out.rglob("*")) == before  # nothing written
@@ -160,7 +160,8 @@ def test_dry_run_of_an_empty_output_folder_would_run_everything_and_creates_noth
     proc = cli("--out", str(tmp_path / "out"), "--dry-run", "--full", "--only", "sharpness")
     assert proc.returncode == 0, proc.stderr
     rows = dry_run_rows(proc.stdout)
-    assert rows["sharpness"][1] == "would run" and rows["sensitivity"][1] == "would run"  # what sharpness reads
+    assert rows["sharpness"][1] == "would run (0 of 2 parts stored)"  # one per ε
+    assert rows["sensitivity"][1] == "would run (0 of 20 parts stored)"  # what sharpness reads: 10 models, measured
     assert rows["simulate"][1] == "not built (not selected)" and len({r[0] for r in rows.values()}) == 11
     assert not (tmp_path / "out").exists()
 

@@ -107,7 +107,7 @@ def test_quick_values_rules_messages_and_display_tables_never_enter_a_key(tree):
     edit(tree, "hw1core/experiments/simulate.py", "quick=dict(epochs=600)", "quick=dict(epochs=700)")
     edit(tree, "hw1core/rules.py", '"a positive number"', '"a number above zero"')  # a rule's message
     edit(tree, "hw1core/rules.py", "v > 0 else", "v > 0.0 else")  # and the rule itself
-    edit(tree, "hw1core/experiments/error_surface.py", "setting(41, odd_at_least(3)", "setting(41, odd_at_least(5)")
+    edit(tree, "hw1core/experiments/error_surface.py", "setting(21, odd_at_least(3)", "setting(21, odd_at_least(5)")
     edit(tree, "report/sections/grad_norm.py", "def tables(", "def tables_(")  # the display tables moved there
     edit(tree, "report/layers.py", '"1-190-1, LeakyReLU"', '"1-190-1 with LeakyReLU"')  # a model's description
     after = store_keys_of(tree)
