@@ -17,7 +17,7 @@ T = TypeVar("T")
 C = TypeVar("C")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: its spec is a dict and its compute a partial
 class Part:
     """One piece of an experiment that can be computed on its own: in the build's process, in another process or on
     another node, with the same result, because it is a function of its arguments and the code alone.
@@ -31,6 +31,11 @@ class Part:
     compute: Callable[["RunContext"], Any]  # a module-level function (functools.partial): it is pickled to a worker
     shared: dict | None = None  # a model several experiments use: stored once per spec, under runs/_shared
     needs: tuple["Part", ...] = ()  # parts that must be stored before this one starts (the models it analyses)
+
+    @property
+    def with_needs(self) -> tuple["Part", ...]:
+        """The parts it needs, then itself: everything that must be stored for it."""
+        return (*self.needs, self)
 
     @property
     def module(self) -> str:

@@ -288,7 +288,7 @@ def run_parts(works: list[Work], store: Store, make_runner: Callable[[], Runner]
     owner: dict[Path, tuple[Work, Part]] = {}
     for w in works:
         for p in w.parts:
-            for q in (*p.needs, p):
+            for q in p.with_needs:
                 owner.setdefault(path_of(w, q), (w, q))
     todo = [path for path in owner if not path.is_file()]
     settled = set(owner) - set(todo)  # stored: at the start or since (an assembled experiment's parts are removed)
@@ -297,6 +297,7 @@ def run_parts(works: list[Work], store: Store, make_runner: Callable[[], Runner]
     running: dict[Path, Handle] = {}
     began: dict[Path, float] = {}
     waiting = {w.exp_id: w for w in works}
+    paths = {w.exp_id: part_paths(w, store) for w in works}
     runner: Runner = make_runner() if todo else InProcess()
     bar = tqdm(total=len(todo), desc="parts", unit="part", dynamic_ncols=True)
 
@@ -305,7 +306,7 @@ def run_parts(works: list[Work], store: Store, make_runner: Callable[[], Runner]
 
     def ready(path: Path) -> bool:
         w, p = owner[path]
-        wanted = any(path in part_paths(v, store) and not blocked(v) for v in waiting.values())
+        wanted = any(path in paths[v.exp_id] and not blocked(v) for v in waiting.values())
         return (wanted and path not in running and path not in broken and path not in settled
                 and all(path_of(w, q) in settled for q in p.needs))
 
@@ -328,7 +329,7 @@ def run_parts(works: list[Work], store: Store, make_runner: Callable[[], Runner]
                 elif not blocked(w) and all(path_of(w, p) in settled for p in w.parts):
                     assemble(exp_id)
                 else:
-                    stuck = [path for path in part_paths(w, store) if path in broken]
+                    stuck = [path for path in paths[exp_id] if path in broken]
                     if not stuck:
                         continue
                     failed[exp_id] = f"part {owner[stuck[0]][1].name} failed"
@@ -363,4 +364,4 @@ def show_running(bar: Any, running: dict[Path, Handle], owner: dict[Path, tuple[
 
 def part_paths(work: Work, store: Store) -> set[Path]:
     """Where every part of an experiment is stored, the shared models it needs included."""
-    return {store.part_path(work.exp_id, work.key, q) for p in work.parts for q in (*p.needs, p)}
+    return {store.part_path(work.exp_id, work.key, q) for p in work.parts for q in p.with_needs}

@@ -295,7 +295,7 @@ class Store:
         """Drop the stored parts of a forced experiment (its shared models too), so that this build computes them."""
         shutil.rmtree(self.parts_folder(exp_id, key), ignore_errors=True)
         for part in parts:
-            for p in (*part.needs, part):
+            for p in part.with_needs:
                 if p.shared is not None:
                     self.part_path(exp_id, key, p).unlink(missing_ok=True)
 
