@@ -377,6 +377,7 @@ def collect_sections(args: argparse.Namespace, configs: dict[str, Any], keys: di
     and the experiments that failed, with the reason."""
     import torch
     from hw1core.experiments import REGISTRY, inputs_of
+    from hw1core.fingerprint import code_fingerprint
     from hw1core.jobs import PartJob, run_parts
     from report.document import Section
     from report.sections import SECTIONS
@@ -407,10 +408,13 @@ def collect_sections(args: argparse.Namespace, configs: dict[str, Any], keys: di
                                             label, inputs(exp_id), started[exp_id], part_s.get(exp_id, {}))
         results[exp_id] = (result, provenance, "run")
 
-    failed = run_parts(works, store, runner,
-                       lambda w, part: PartJob(w.exp_id, w.key, part, str(store.root.parent.resolve()),
-                                               args.data_dir, args.device if args.slurm else device.type,
-                                               inputs(w.exp_id)),
+    def job(w, part) -> PartJob:  # with the fingerprint of the code its key hashes, checked where it runs
+        covered = part.module if part.shared is not None else REGISTRY[w.exp_id].__name__  # type: ignore[attr-defined]
+        return PartJob(w.exp_id, w.key, part, str(store.root.parent.resolve()), args.data_dir,
+                       args.device if args.slurm else device.type, inputs(w.exp_id),
+                       (covered, code_fingerprint(covered)))
+
+    failed = run_parts(works, store, runner, job,
                        assemble, start, lambda exp_id, name, seconds: part_s.setdefault(exp_id, {}).update({name: seconds}))
     sections = []
     for exp_id in REGISTRY:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .context import Part, RunContext
 from .errors import UserError
+from .fingerprint import code_fingerprint
 from .store import Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ class PartJob(submitit.helpers.Checkpointable):
     data_dir: str | None
     device: str  # "cpu", "cuda" or "auto" (CUDA where the worker has it: a Slurm node's, not the login node's)
     inputs: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # (config, Result) its experiment reads
+    # (module, fingerprint) of the code the part's key covers, as the build computed it when it started
+    code: tuple[str, str] | None = None
 
     @property
     def label(self) -> str:
@@ -54,6 +57,10 @@ class PartJob(submitit.helpers.Checkpointable):
         if os.environ.get("SUBMITIT_EXECUTOR"):  # in a worker: its log says which part it holds
             print(f"hw1-report: part {self.label} of key {self.key}, {torch.get_num_threads()} threads", flush=True)
         torch.set_float32_matmul_precision("high")
+        if self.code is not None and code_fingerprint(self.code[0]) != self.code[1]:
+            # a worker imports the code as it is now: computed, it would be stored under the old code's key
+            raise RuntimeError(f"CodeChanged: the code of {self.code[0]} changed after the build started; run the "
+                               "build again to compute under the new code's keys")
         cuda = self.device == "cuda" or (self.device == "auto" and torch.cuda.is_available())
         ctx = RunContext(torch.device("cuda" if cuda else "cpu"), self.data_dir, Store(Path(self.out)), self.exp_id, self.key,
                          self.inputs)

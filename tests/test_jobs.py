@@ -179,3 +179,19 @@ def test_parts_run_as_slurm_jobs_a_cancelled_one_fails_in_one_line_and_the_rerun
     again = cli("--out", str(out), *slow)
     assert again.returncode == 0, again.stderr
     assert "submitted 1 part to Slurm" in again.stderr and len(slurm_job_ids(out)) == 6
+
+
+def test_a_part_whose_code_changed_since_the_build_started_refuses_to_run(tmp_path):
+    """A worker imports the code as it is when it starts: a part computed by edited code would be stored under the key
+    of the code the build started with."""
+    from hw1core.experiments import grad_norm
+    from hw1core.fingerprint import code_fingerprint
+    from hw1core.settings import resolve
+    cfg = resolve("grad-norm", grad_norm.Config, "quick", {"train.epochs": "2"})
+    (part,) = grad_norm.parts(cfg)
+    job = lambda code: jobs.PartJob("grad-norm", "k", part, str(tmp_path), None, "cpu", {}, (grad_norm.__name__, code))
+    with pytest.raises(RuntimeError, match="changed after the build started"):
+        job("the fingerprint of other code")()
+    assert not list(tmp_path.rglob("*.npz"))
+    job(code_fingerprint(grad_norm.__name__))()
+    assert len(list(tmp_path.rglob("*.npz"))) == 1
