@@ -19,8 +19,10 @@ FUNCTIONS = ["--only", "simulate,grad-norm,minimal-ratio", "--no-pdf", *TINY]
 
 
 def start(out: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    # SIGINT as a terminal delivers it, even where the tests run in a background job (whose children ignore it)
     return subprocess.Popen([sys.executable, str(ROOT / "build.py"), "--out", str(out), *args], cwd=ROOT,
-                            env=os.environ | {"TQDM_DISABLE": "1"} | (env or {}), stderr=subprocess.PIPE, text=True)
+                            env=os.environ | {"TQDM_DISABLE": "1"} | (env or {}), stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> str:
