@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import nn
 
 
@@ -20,18 +21,29 @@ def mlp(widths: list[int], act: Callable[[], nn.Module] = nn.LeakyReLU) -> nn.Se
 
 
 def function_mlp(widths: list[int]) -> nn.Sequential:
-    """An MLP for the 1-D function fits, He-initialised for LeakyReLU.
+    """An MLP for the 1-D function fits: He-initialised weights for LeakyReLU, PyTorch's default biases.
 
-    PyTorch's default init (weight variance 1/(3·fan_in)) shrinks the signal at every layer: a network of 8 narrow
+    PyTorch's default weight init (variance 1/(3·fan_in)) shrinks the signal at every layer: a network of 8 narrow
     layers starts with an output that varies by ~1e-5 over x, and some seeds never leave the mean of the target.
-    He init keeps the signal's scale through depth.
+    He init keeps the signal's scale through depth. The biases keep nn.Linear's draw, uniform in ±1/√fan_in: a first
+    layer unit's kink sits at x = −b/w, spread over the input range, where zero biases would put every kink of the
+    network at x = 0 (see `zero_biases`).
     """
     model = mlp(widths)
     for layer in model:
         if isinstance(layer, nn.Linear):
             nn.init.kaiming_normal_(layer.weight, a=0.01, nonlinearity="leaky_relu")
-            nn.init.zeros_(layer.bias)
     return model
+
+
+def zero_biases(params: dict[str, torch.Tensor]) -> None:
+    """Set every bias of a (stacked) parameter dict to zero, in place, before training: then f(cx) = c·f(x) at the
+    start, two linear pieces joined at x = 0, and each kink must be moved by its own bias before it can bend
+    anywhere else."""
+    with torch.no_grad():
+        for name, value in params.items():
+            if name.endswith("bias"):
+                value.zero_()
 
 
 def conv_stack(widths: list[int], in_ch: int = 3, padding: int = 1) -> list[nn.Module]:

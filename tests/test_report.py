@@ -5,6 +5,7 @@ from fakes import simulate_result
 from hw1core import engine
 from report.document import Section, document
 from report.outputs import Finding, Question
+from report import training
 from report.sections import simulate as simulate_view
 from report.format import fmt_number, render_finding
 from report.render import render_html
@@ -36,11 +37,31 @@ def test_simulate_finding_agrees_with_expectation_when_deep_wins():
     assert "the deepest model fitted best" in render_finding(first)
 
 
-def test_converged_epoch():
-    assert simulate_view.converged_epoch(np.array([1.0, 0.5, 0.4, 0.4, 0.4]), 1e-6) == 3
-    assert simulate_view.converged_epoch(np.array([1.0, 0.5, 0.4]), 1e-6) is None
-    assert simulate_view.converged_epoch(np.array([0.4, 0.4, 0.4]), 1e-6) == 1
+def test_settled_epoch_finds_where_a_curve_settles():
+    """1 + 9·e^(−t/50) comes within 10 % of its plateau (1) where 9·e^(−t/50) = 0.1, at t = 50·ln 90 ≈ 225; noise of
+    ±2 % and an Adam-like spike late in training must not move the answer."""
+    t = np.arange(2000)
+    rng = np.random.default_rng(0)
+    curve = (1 + 9 * np.exp(-t / 50)) * (1 + 0.02 * rng.uniform(-1, 1, len(t)))
+    curve[1500:1505] *= 30
+    epoch = training.settled_epoch(curve)
+    assert epoch is not None and abs(epoch - (50 * np.log(90) + 1)) <= 12  # a running median over 20 epochs lags
+    assert training.settled_epoch(np.full(100, 0.3)) == 1
 
+
+def test_a_curve_still_falling_or_cut_short_has_not_settled():
+    assert training.settled_epoch(np.exp(-np.arange(1000) / 100)) is None  # falls by e every 100 epochs to the end
+    broken = 1 + np.exp(-np.arange(1000) / 50)
+    broken[-10:] = np.nan  # a run that diverged
+    assert training.settled_epoch(broken) is None
+
+
+def test_a_run_at_chance_failed_to_train_and_one_that_learned_did_not():
+    assert training.failed_to_train(np.log(10) + 0.002, 0.1)  # sensitivity's lr 0.1 run: a constant predictor
+    assert training.failed_to_train(float("nan"), 0.0)  # diverged
+    assert not training.failed_to_train(1.2, 0.58)
+    assert not training.failed_to_train(2.25, 0.21)  # slow, but above chance: it learned something
+    assert training.failed_to_train(np.log(2), 0.52, classes=2)  # a coin flip on two classes
 
 def test_template_escapes_every_value(monkeypatch):
     cfg, res = simulate_result(["MLP-deep", "MLP-middle"], [0.01, 0.02])

@@ -8,13 +8,14 @@ from typing import Annotated
 import numpy as np
 import torch
 
-from .. import data, engine
+from .. import data, engine, models
 from ..context import Part, RunContext
 from ..results import Dims
-from ..rules import FUNCTION, all_of, architectures, positive
+from ..rules import FUNCTION, all_of, architectures, one_of, positive
 from ..settings import setting, settings
 
 ID = "simulate"
+BIAS_STARTS = ("default", "zero")
 
 
 @settings
@@ -24,6 +25,8 @@ class Config:
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=20_000, batch_size=64, lr=4e-4, weight_decay=1e-4),
                                         quick=dict(epochs=600))
     seeds: int = setting(5, positive, quick=3)
+    # "default": nn.Linear's biases, which spread the kinks over the inputs; "zero": every kink starts at x = 0
+    biases: str = setting("default", one_of(BIAS_STARTS))
     n_train: int = setting(300, positive)
     n_grid: int = setting(1000, positive)
 
@@ -35,7 +38,7 @@ class Result:
     grid: Annotated[np.ndarray, Dims("grid")]  # where predictions are drawn
     truth: Annotated[np.ndarray, Dims("function", "grid")]
     target_variance: Annotated[np.ndarray, Dims("function")]  # Var f on the training points
-    loss: Annotated[np.ndarray, Dims("function", "model", "seed", "epoch")]  # training MSE per epoch
+    loss: Annotated[np.ndarray, Dims("function", "model", "seed", "epoch")]  # full-batch training MSE, each epoch's end
     pred: Annotated[np.ndarray, Dims("function", "model", "seed", "grid")]  # predictions after training
     diverged_epoch: Annotated[np.ndarray, Dims("function", "model", "seed")]  # 0 = never
 
@@ -57,17 +60,30 @@ def inputs(cfg: Config, device: torch.device) -> tuple[torch.Tensor, torch.Tenso
 
 
 def train_model(arch: str, cfg: Config, ctx: RunContext) -> Fits:
-    """All functions × seeds of one architecture as one stack of models; losses per epoch and predictions."""
+    """All functions × seeds of one architecture as one stack of models; the full-batch training loss at the end of
+    every epoch (the batch losses' running mean is too noisy to tell when a run has settled) and predictions."""
     x, targets, grid = inputs(cfg, ctx.device)
     k = len(cfg.functions) * cfg.seeds
     seeds = [s for _ in cfg.functions for s in range(cfg.seeds)]  # the same inits for every function
     stack = engine.Stack(arch, seeds, x.device)
-    task = engine.Task(x.expand(k, *x.shape), targets.repeat_interleave(cfg.seeds, 0), loss="mse", per_member=True)
-    hist = engine.train(stack, task, cfg.train, desc=f"simulate {arch}")
+    if cfg.biases == "zero":
+        models.zero_biases(stack.params)
+    member_targets = targets.repeat_interleave(cfg.seeds, 0)
+    task = engine.Task(x.expand(k, *x.shape), member_targets, loss="mse", per_member=True)
+    loss = np.full((k, cfg.train.epochs), np.nan)
+
+    def full_batch_loss(epoch: int, s: engine.Stack) -> None:
+        with torch.no_grad():
+            loss[:, epoch] = engine.member_losses(s(x, shared=True), member_targets, "mse").cpu().numpy()
+
+    hist = engine.train(stack, task, cfg.train, desc=f"simulate {arch}", epoch_hook=full_batch_loss)
     stack.train(False)
     with torch.no_grad():
         pred = stack(grid, shared=True).squeeze(-1).cpu().numpy()
-    return Fits(hist.steps, hist.train_loss, pred, hist.diverged_epoch)
+    for member, epoch in enumerate(hist.diverged_epoch):
+        if epoch:  # a diverged model stopped training: from that epoch on, its losses measure nothing
+            loss[member, epoch - 1:] = np.nan
+    return Fits(hist.steps, loss, pred, hist.diverged_epoch)
 
 
 def by_function(parts: list[np.ndarray], cfg: Config) -> np.ndarray:

@@ -1,0 +1,54 @@
+"""When a run counts as one that trained, and when a loss curve has settled: the rules every section applies before a
+run enters a mean, a trend or a comparison, stated once so that the report's setup tables can quote them."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+CHANCE_MARGIN = 0.05  # accuracy within this of chance (1 / classes) ...
+CHANCE_LOSS_SHARE = 0.95  # ... with a loss of at least this share of ln(classes): a constant predictor
+FAILED_RULE = (f"a run failed to train when its loss is not finite, or when its final training accuracy is within "
+               f"{CHANCE_MARGIN * 100:.0f} points of chance and its training loss at least {CHANCE_LOSS_SHARE:.0%} of "
+               f"ln(classes), the loss of a constant prediction; failed runs are marked and left out of every mean "
+               f"and trend")
+
+
+def failed_to_train(loss: float, acc: float, classes: int = 10) -> bool:
+    """A classifier that diverged, or that ended predicting about the same class distribution for every input."""
+    if not math.isfinite(loss):
+        return True
+    return acc <= 1 / classes + CHANCE_MARGIN and loss >= CHANCE_LOSS_SHARE * math.log(classes)
+
+
+def trained(frame: pd.DataFrame, loss: str = "train_loss", acc: str = "train_acc", classes: int = 10) -> pd.Series:
+    """Per row of `frame`, whether its run trained (by its final `loss` and `acc` columns)."""
+    return pd.Series([not failed_to_train(l, a, classes) for l, a in zip(frame[loss], frame[acc])], index=frame.index,
+                     dtype=bool)
+
+
+def run_state(diverged_epoch: int, failed: bool) -> str:
+    """A run's state for a table: trained, failed to train, or diverged in epoch e."""
+    return f"diverged (epoch {diverged_epoch})" if diverged_epoch else "failed to train" if failed else "trained"
+
+
+SETTLE_BAND = 0.1  # a loss has settled once it stays within this fraction of its final value ...
+SETTLE_SMOOTHING = 0.01  # ... smoothed by a running median over this share of the epochs
+STILL_FALLING = 0.9  # a curve that settles only after this share of its epochs is still falling
+SETTLE_RULE = (f"the first epoch after which the full-batch training loss, smoothed by a running median over "
+               f"{SETTLE_SMOOTHING:.0%} of the epochs, stays within {SETTLE_BAND:.0%} of its final value; a run that "
+               f"settles only in its last {1 - STILL_FALLING:.0%} of epochs is still falling")
+
+
+def settled_epoch(loss: np.ndarray) -> int | None:
+    """The (1-based) epoch from which the smoothed loss stays within SETTLE_BAND of its final value; None when the
+    curve is not finite to the end or settles only after STILL_FALLING of its epochs."""
+    if len(loss) == 0 or not np.isfinite(loss).all():
+        return None
+    window = max(1, round(SETTLE_SMOOTHING * len(loss)))
+    smooth = pd.Series(loss).rolling(window, min_periods=1).median().to_numpy()
+    final = smooth[-1]
+    outside = np.flatnonzero(np.abs(smooth - final) > SETTLE_BAND * abs(final))
+    epoch = int(outside[-1]) + 2 if len(outside) else 1
+    return epoch if epoch <= STILL_FALLING * len(loss) else None
