@@ -4,7 +4,7 @@ from __future__ import annotations
 import functools
 import operator
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -20,6 +20,19 @@ def pca_2d(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return pca.transform(vectors), pca.explained_variance_ratio_, pca.components_
 
 
+def model_in_float64(stack: Stack, k: int, x: torch.Tensor) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor]:
+    """Model k's output as a function of its flattened parameters, in float64 on inputs x; and those parameters."""
+    stack.train(False)
+    buffers = {n: b[k].double() for n, b in stack.buffers.items()}
+    params64 = {n: v.double() for n, v in stack.params.items()}
+    x64 = x.double()
+
+    def output(flat: torch.Tensor) -> torch.Tensor:
+        return functional_call(stack.base, (unflatten(flat, params64), buffers), (x64,))
+
+    return output, stack.flat_params()[k].detach().double()
+
+
 def exact_hessian(stack: Stack, k: int, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The full P×P Hessian of model k's MSE loss w.r.t. its flattened parameters, in float64, symmetrised.
 
@@ -27,17 +40,24 @@ def exact_hessian(stack: Stack, k: int, x: torch.Tensor, y: torch.Tensor) -> tor
     GPU) flips the signs of some of them. Reverse-over-reverse (jacrev of jacrev) rather than torch.func.hessian,
     whose forward mode loads TorchScript decompositions that print a deprecation warning.
     """
-    stack.train(False)
-    buffers = {n: b[k].double() for n, b in stack.buffers.items()}
-    params64 = {n: v.double() for n, v in stack.params.items()}
-    x64, y64 = x.double(), y.double()
+    output, flat = model_in_float64(stack, k, x)
+    y64 = y.double()
 
-    def loss(flat: torch.Tensor) -> torch.Tensor:
-        out = functional_call(stack.base, (unflatten(flat, params64), buffers), (x64,))
-        return (out - y64).pow(2).mean()
+    def loss(p: torch.Tensor) -> torch.Tensor:
+        return (output(p) - y64).pow(2).mean()
 
-    h = jacrev(jacrev(loss))(stack.flat_params()[k].detach().double())
+    h = jacrev(jacrev(loss))(flat)
     return (h + h.T) / 2
+
+
+def gauss_newton_eigenvalues(stack: Stack, k: int, x: torch.Tensor) -> np.ndarray:
+    """Eigenvalues of the Gauss-Newton term of model k's MSE Hessian, (2/N)·JᵀJ with J the N×P Jacobian of its
+    outputs on x: (2/N)·σᵢ² for J's min(N, P) singular values, descending, in float64 (the other P − N are zero).
+    The rest of the Hessian, (2/N)·Σᵢ rᵢ∇²fᵢ, shrinks with the residuals rᵢ: near a fitted minimum the Hessian has
+    about as many non-negligible eigenvalues as this term has, however many parameters the model has."""
+    output, flat = model_in_float64(stack, k, x)
+    jacobian = jacrev(output)(flat).reshape(len(x), -1)
+    return (2 / len(x) * torch.linalg.svdvals(jacobian) ** 2).cpu().numpy()
 
 
 def hessian_eigenvalues(stack: Stack, k: int, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
@@ -52,6 +72,7 @@ class Curvature:
     positive: int  # λ > threshold
     negative: int  # λ < −threshold
     near_zero: int  # |λ| ≤ threshold
+    threshold: float  # rel_tol·max|λ|
 
     @property
     def ratio_nonzero(self) -> float:
@@ -63,7 +84,8 @@ class Curvature:
 def curvature(eigenvalues: np.ndarray, rel_tol: float = 1e-6) -> Curvature:
     threshold = rel_tol * np.abs(eigenvalues).max()
     positive, negative = int((eigenvalues > threshold).sum()), int((eigenvalues < -threshold).sum())
-    return Curvature(positive / len(eigenvalues), positive, negative, len(eigenvalues) - positive - negative)
+    return Curvature(positive / len(eigenvalues), positive, negative, len(eigenvalues) - positive - negative,
+                     float(threshold))
 
 
 def squared_norms(stacked: Iterable[torch.Tensor]) -> torch.Tensor:

@@ -18,9 +18,9 @@ def test_pca_shares_one_basis_across_runs():
 
 
 def test_curvature_of_known_spectra():
-    assert analysis.curvature(np.array([1.0, 2.0, 3.0, 4.0])) == analysis.Curvature(1.0, 4, 0, 0)
+    assert analysis.curvature(np.array([1.0, 2.0, 3.0, 4.0])) == analysis.Curvature(1.0, 4, 0, 0, 1e-6 * 4.0)
     c = analysis.curvature(np.array([-1.0, 1e-9, -1e-9, 2.0, 3.0]), rel_tol=1e-6)
-    assert c == analysis.Curvature(0.4, 2, 1, 2)  # ±1e-9 are below 1e-6·3 in size: near zero
+    assert c == analysis.Curvature(0.4, 2, 1, 2, 1e-6 * 3.0)  # ±1e-9 are below 1e-6·3 in size: near zero
     assert c.ratio_nonzero == 2 / 3
 
 
@@ -123,3 +123,21 @@ def test_loss_grid_centre_is_the_trained_models_loss(cifar):
     assert grid.shape == (3, 3)
     assert abs(grid[1, 1] - loss[0]) < 1e-4
     assert not np.allclose(grid, grid[1, 1])
+
+
+def test_gauss_newton_term_is_the_hessian_where_the_residuals_vanish():
+    """With targets equal to the model's own outputs the MSE Hessian is exactly (2/N)·JᵀJ: the same non-zero
+    eigenvalues, and as many of them as J has rank (at most N, here 20 < 321 parameters)."""
+    ens = engine.Stack("MLP-minratio", [0])
+    x = torch.linspace(-1, 1, 20).unsqueeze(1)
+    output, flat = analysis.model_in_float64(ens, 0, x)
+    with torch.no_grad():
+        y = output(flat)  # exact to float64: float32 outputs would leave residuals of ~1e-8
+    hessian = analysis.hessian_eigenvalues(ens, 0, x, y)[::-1]
+    gauss_newton = analysis.gauss_newton_eigenvalues(ens, 0, x)
+    assert len(gauss_newton) == 20
+    assert np.allclose(hessian[:20], gauss_newton, rtol=1e-8, atol=1e-12 * gauss_newton[0])
+    assert np.abs(hessian[20:]).max() < 1e-10 * gauss_newton[0]
+    # away from a fit the second-order term is there: a target off the outputs gives another spectrum
+    off = analysis.hessian_eigenvalues(ens, 0, x, y + 0.5)[::-1]
+    assert not np.allclose(off[:20], gauss_newton, rtol=1e-3)

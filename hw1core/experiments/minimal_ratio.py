@@ -32,8 +32,9 @@ class Config:
 class Result:
     steps: int
     # One row per run: loss and grad_norm at the end point, reached (the phase-2 step that met the tolerance, 0 =
-    # never), the minimal ratio, the counts of positive / negative / near-zero eigenvalues, ratio_nonzero, and the
-    # extreme eigenvalues eig_min, eig_max.
+    # never), the minimal ratio, the counts of positive / negative / near-zero eigenvalues (|λ| ≤ rel_tol·max|λ|),
+    # ratio_nonzero, above_zero (λ > 0, no threshold), gauss_newton_rank (eigenvalues of the Gauss-Newton term
+    # (2/N)·JᵀJ above the same threshold) and the extreme eigenvalues eig_min, eig_max.
     runs: pd.DataFrame
 
 
@@ -48,9 +49,12 @@ def run_all(cfg: Config, ctx: RunContext) -> Result:
     for k in range(cfg.runs):
         eig = analysis.hessian_eigenvalues(stack, k, x, y)
         c = analysis.curvature(eig, cfg.rel_tol)
+        gauss_newton = analysis.gauss_newton_eigenvalues(stack, k, x)
         rows.append({"loss": loss[k], "grad_norm": norm[k], "reached": reached[k], "ratio": c.ratio,
                      "positive": c.positive, "negative": c.negative, "near_zero": c.near_zero,
-                     "ratio_nonzero": c.ratio_nonzero, "eig_min": eig.min(), "eig_max": eig.max()})
+                     "ratio_nonzero": c.ratio_nonzero, "above_zero": int((eig > 0).sum()),
+                     "gauss_newton_rank": int((gauss_newton > c.threshold).sum()),
+                     "eig_min": eig.min(), "eig_max": eig.max()})
     phase2 = int(reached.max()) if (reached > 0).all() else cfg.gn_steps
     return Result(hist.steps + phase2, pd.DataFrame(rows))
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
 from hw1core import models
 from hw1core.experiments.minimal_ratio import Config, Result
@@ -42,13 +43,24 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Minimal ratio", f"the homework's ratio: share of all {p} eigenvalues with λ > τ = {cfg.rel_tol:g}·max|λ|. "
                           "Also given: how many are near zero (|λ| ≤ τ) and the ratio among the rest, "
                           "positive / (positive + negative)"),
-        ("Why so many are near zero", "LeakyReLU is positively homogeneous: scaling a hidden unit's incoming weights "
-                                      "by c > 0 and its outgoing weights by 1/c leaves the function unchanged, so "
-                                      "each hidden unit gives a direction of (nearly) zero curvature at a critical "
-                                      "point. A ratio of 1 therefore needs every such direction above τ; a ratio "
-                                      "below 1 from near-zero eigenvalues is a flat direction, not a saddle. Only "
-                                      "negative eigenvalues below −τ show a saddle"),
+        ("Gauss–Newton rank", f"the MSE Hessian is (2/N)·JᵀJ + (2/N)·Σᵢ rᵢ∇²fᵢ, with J the {cfg.n_train}×{p} "
+                              "Jacobian of the outputs at the training points and rᵢ the residuals. The first term "
+                              "has rank at most the number of independent directions in which the outputs can move; "
+                              "the second shrinks with the residuals. Its rank (eigenvalues (2/N)·σᵢ(J)² above the "
+                              "same τ) is measured at every end point: a count of near-zero eigenvalues far above "
+                              f"{p} minus that rank would need another cause"),
+        ("Why it is not the symmetry", "LeakyReLU's rescaling symmetry (a hidden unit's incoming weights × c, its "
+                                       "outgoing weights ÷ c) gives at most one flat direction per hidden unit: too "
+                                       "few to explain most of the near-zero count. A ratio below 1 from near-zero "
+                                       "eigenvalues is a flat direction, not a saddle; only eigenvalues below −τ show "
+                                       "a saddle"),
     ]
+
+
+def hidden_units(arch: str) -> int:
+    """The units of every hidden layer: each can be rescaled without changing the function."""
+    layers = [m for m in models.build(arch).modules() if isinstance(m, torch.nn.Linear)]
+    return sum(layer.out_features for layer in layers[:-1])
 
 
 def met_tolerance(runs: pd.DataFrame) -> pd.Series:
@@ -87,6 +99,8 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
                          "minimal ratio range": f"{sel['ratio'].min():.3f} – {sel['ratio'].max():.3f}",
                          "near-zero |λ| ≤ τ": f"{sel['near_zero'].min()} – {sel['near_zero'].max()}",
                          "λ < −τ": f"{sel['negative'].min()} – {sel['negative'].max()}",
+                         "λ > 0 (raw)": f"{sel['above_zero'].min()} – {sel['above_zero'].max()}",
+                         "Gauss–Newton rank": f"{sel['gauss_newton_rank'].min()} – {sel['gauss_newton_rank'].max()}",
                          "ratio among |λ| > τ": f"{sel['ratio_nonzero'].min():.3f} – {sel['ratio_nonzero'].max():.3f}",
                          "‖∇L‖ range": f"{sel['grad_norm'].min():.2g} – {sel['grad_norm'].max():.2g}"})
     return [TableSpec("summary", f"Runs that reached the gradient tolerance and the ranges of their end points "
@@ -103,6 +117,21 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                    {"met": int(met_tolerance(t).sum()), "n": len(t), "tol": f"{cfg.gn_tol:g}",
                     "lo": float(t["ratio"].min()), "hi": float(t["ratio"].max()), "z": float(t["near_zero"].mean()),
                     "p": models.param_count_of(cfg.model), "nlo": float(t["ratio_nonzero"].min()), "nhi": float(t["ratio_nonzero"].max())})]
+    p = models.param_count_of(cfg.model)
+    explained = p - t["gauss_newton_rank"]
+    flat, near_zero = float(explained.mean()), float(t["near_zero"].mean())
+    match = abs(flat - near_zero) <= 0.1 * near_zero
+    out.append(Finding("gauss-newton-rank",
+                       "The Gauss–Newton term (2/N)·JᵀJ has on average {rank:sig} eigenvalues above τ (range "
+                       "{rlo:int}–{rhi:int}): the outputs at the {n:int} training points move in only that many "
+                       "independent directions, which leaves {flat:sig} of the {p:int} directions without first-order "
+                       "curvature, " + ("close to" if match else "unlike") + " the {z:sig} near-zero Hessian "
+                       "eigenvalues; the rescaling symmetry accounts for at most {units:int}. Counted without τ, "
+                       "{pos:sig} eigenvalues per run are positive on average ({plo:int}–{phi:int}).",
+                       {"rank": float(t["gauss_newton_rank"].mean()), "rlo": int(t["gauss_newton_rank"].min()),
+                        "rhi": int(t["gauss_newton_rank"].max()), "flat": flat, "p": p, "z": near_zero,
+                        "n": cfg.n_train, "units": hidden_units(cfg.model), "pos": float(t["above_zero"].mean()),
+                        "plo": int(t["above_zero"].min()), "phi": int(t["above_zero"].max())}))
     minima, saddles = int((t["negative"] == 0).sum()), int((t["negative"] > 0).sum())
     out.append(Finding("minima-and-saddles",
                        "{m:int} runs have no eigenvalue below −τ (a minimum up to the flat directions: no descent "
