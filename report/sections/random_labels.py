@@ -1,4 +1,5 @@
-"""Report section. HW1-3 random labels: an MLP memorises MNIST with shuffled training labels (Zhang et al. 2017)."""
+"""Report section. HW1-3 random labels: an MLP memorises MNIST with shuffled training labels (Zhang et al. 2017), on
+training sets of several sizes."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,6 +11,7 @@ from hw1core.experiments.random_labels import Config, Result
 from .. import plots
 from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
+from ..training import CHANCE_MARGIN
 
 TITLE = "Can the network fit random labels?"
 PART = "HW1-3 Generalization"
@@ -27,87 +29,142 @@ def architectures(cfg: Config) -> list[str]:
 
 
 def setup(cfg: Config) -> list[tuple[str, str]]:
-    n_train, n_test = cfg.data.n_train, cfg.data.n_test
-    n = f"{n_train:,} of 60,000 (fixed random subset)" if n_train else "all 60,000"
+    sizes = ", ".join(f"{n:,}" for n in cfg.sizes)
     return [
-        ("Task", f"MNIST resized to 32×32 (bilinear), normalised with mean 0.1307 and sd 0.3081; training images: {n}; "
-                 f"test: {'all 10,000' if not n_test else f'{n_test:,}'}"),
-        ("Labels", f"training labels randomly permuted once (seed {cfg.label_seed}), so they carry no information "
-                   "about the image; test labels are the true ones"),
+        ("Task", f"MNIST resized to 32×32 (bilinear), normalised with mean 0.1307 and sd 0.3081; one run per training "
+                 f"set of {sizes} images (fixed random subsets of the 60,000); test: "
+                 f"{'all 10,000' if not cfg.n_test else f'{cfg.n_test:,}'}"),
+        ("Labels", f"each training set's labels randomly permuted once (seed {cfg.label_seed}), so they carry no "
+                   "information about the image; test labels are the true ones"),
         ("Model", f"{cfg.model} ({models.param_count_of(cfg.model):,} params)"),
         ("Optimiser", train_text(cfg.train)),
+        ("Why these settings", "memorising is the question, so the learning rate and the training sets are chosen "
+                               "to memorise within minutes: on all 60,000 images no rate from 1e-4 to 1e-3 passed 40 % "
+                               "training accuracy within 180 epochs, while 10,000 images at lr 3e-4 pass 90 %. The "
+                               "sizes show how the time to memorise grows with the number of labels to learn; the "
+                               "full-data run stays a setting away (random-labels.sizes=60000, train.lr=1e-4, "
+                               "train.epochs=1000)"),
+        ("Memorised", f"training accuracy on the shuffled labels (running mean over the epoch's batches) of at least "
+                      f"{MEMORISED:.0%}"),
     ]
 
 
-def test_loss_min_epoch(res: Result) -> int:
+MEMORISED = 0.9  # the training accuracy on shuffled labels that counts as memorised
+HALFWAY = 0.5
+
+
+def first_epoch_at(acc: np.ndarray, level: float) -> int:
+    """The first (1-based) epoch whose accuracy reaches `level`; 0 when none does."""
+    hit = np.flatnonzero(acc >= level)
+    return int(hit[0]) + 1 if len(hit) else 0
+
+
+def test_loss_min_epoch(test_loss: np.ndarray) -> int:
     """The (1-based) epoch with the lowest test loss; 0 when no epoch has a finite one."""
-    return int(np.nanargmin(res.test_loss)) + 1 if np.isfinite(res.test_loss).any() else 0
+    return int(np.nanargmin(test_loss)) + 1 if np.isfinite(test_loss).any() else 0
 
 
-def milestone_epochs(epochs: int, best: int) -> list[int]:
-    """The epochs the milestones table shows: the first, a tenth, a quarter, half, the last and the test-loss
-    minimum (where there is one)."""
-    return sorted({1, max(1, epochs // 10), max(1, epochs // 4), max(1, epochs // 2), epochs} | ({best} if best else set()))
-
-
-def milestones(res: Result) -> pd.DataFrame:
-    """Loss and accuracy at the milestone epochs."""
-    marks = milestone_epochs(len(res.train_loss), test_loss_min_epoch(res))
-    return pd.DataFrame([
-        {"epoch": m, "train loss": res.train_loss[m - 1], "train acc": f"{res.train_acc[m - 1]:.1%}",
-         "test loss": res.test_loss[m - 1], "test acc": f"{res.test_acc[m - 1]:.1%}"} for m in marks])
+def runs(res: Result) -> pd.DataFrame:
+    """One row per training-set size: when it reached half and memorised, where it ended, its test-loss minimum."""
+    rows = []
+    for i, n in enumerate(res.sizes):
+        acc, test_loss = res.train_acc[i], res.test_loss[i]
+        last = np.flatnonzero(np.isfinite(res.train_loss[i]))
+        end = int(last[-1]) if len(last) else 0
+        rows.append({"images": int(n), "label_agreement": float(res.label_agreement[i]),
+                     "epoch_half": first_epoch_at(acc, HALFWAY), "epoch_memorised": first_epoch_at(acc, MEMORISED),
+                     "final_train_acc": float(acc[end]), "final_train_loss": float(res.train_loss[i, end]),
+                     "first_train_loss": float(res.train_loss[i, 0]), "final_test_acc": float(res.test_acc[i, end]),
+                     "test_loss_min_epoch": test_loss_min_epoch(test_loss),
+                     "test_loss_min": float(np.nanmin(test_loss)) if np.isfinite(test_loss).any() else np.nan,
+                     "final_test_loss": float(test_loss[end]), "epochs": end + 1,
+                     "diverged_epoch": int(res.diverged_epoch[i])})
+    return pd.DataFrame(rows)
 
 
 def figures(cfg: Config, res: Result) -> list[FigureSpec]:
-    x = plots.epochs_axis(len(res.train_loss))
-    fig, (ax1, ax2) = plots.new_figure(1, 2, height=3.4)
-    ax1.plot(x, res.train_loss, color=plots.COLORS[0], label="train (random labels)")
-    ax1.plot(x, res.test_loss, color=plots.COLORS[1], linestyle="--", label="test (true labels)")
+    x = plots.epochs_axis(res.train_loss.shape[1])
+    fig, (ax1, ax2) = plots.new_figure(1, 2, height=3.6)
+    for color, n, train_loss, test_loss, acc in zip(plots.COLORS, res.sizes, res.train_loss, res.test_loss,
+                                                    res.train_acc):
+        ax1.plot(x, train_loss, color=color, label=f"{n:,}: train (random labels)")
+        ax1.plot(x, test_loss, color=color, linestyle="--", linewidth=0.9, label=f"{n:,}: test (true labels)")
+        ax2.plot(x, acc, color=color, label=f"{n:,} images")
     ax1.set(xlabel="epoch", ylabel="cross-entropy (log)", yscale="log", title="Loss")
-    ax2.plot(x, res.train_acc, color=plots.COLORS[0], label="train (random labels)")
-    ax2.plot(x, res.test_acc, color=plots.COLORS[1], linestyle="--", label="test (true labels)")
+    ax2.axhline(MEMORISED, color="grey", linewidth=0.8, linestyle="--", label=f"memorised ({MEMORISED:.0%})")
     ax2.axhline(0.1, color="grey", linewidth=0.8, linestyle=":", label="chance (10%)")
-    ax2.set(xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1.02))
+    ax2.set(xlabel="epoch", ylabel="accuracy", title="Training accuracy on the shuffled labels", ylim=(0, 1.02))
     for ax in (ax1, ax2):
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6.5)
         plots.integer_ticks(ax)
-    return [FigureSpec("curves", "Training on randomly permuted labels: loss (left) and accuracy (right) per epoch; "
-                                 "the test set keeps its true labels.", fig)]
+    return [FigureSpec("curves", "Training on randomly permuted labels, one colour per training-set size: loss "
+                                 "(left; solid: training on the shuffled labels, dashed: test with the true labels) "
+                                 "and training accuracy (right) per epoch.", fig)]
+
+
+def epoch_text(epoch: int, epochs: int) -> str:
+    return f"{epoch:,}" if epoch else f"not in {epochs:,}"
 
 
 def tables(cfg: Config, res: Result) -> list[TableSpec]:
-    return [TableSpec("milestones", "Loss and accuracy at a few epochs (including the test-loss minimum).",
-                      milestones(res))]
+    t = runs(res)
+    frame = pd.DataFrame({
+        "training images": [f"{n:,}" for n in t["images"]],
+        f"epoch at {HALFWAY:.0%}": [epoch_text(e, n) for e, n in zip(t["epoch_half"], t["epochs"])],
+        f"epoch at {MEMORISED:.0%}": [epoch_text(e, n) for e, n in zip(t["epoch_memorised"], t["epochs"])],
+        "final train acc": [f"{a:.1%}" for a in t["final_train_acc"]],
+        "final train loss": [f"{v:.3g}" for v in t["final_train_loss"]],
+        "final test acc": [f"{a:.1%}" for a in t["final_test_acc"]],
+        "test loss: lowest (epoch) → final": [f"{lo:.3g} ({e:,}) → {end:.3g}" for lo, e, end in
+                                              zip(t["test_loss_min"], t["test_loss_min_epoch"], t["final_test_loss"])],
+    })
+    return [TableSpec("milestones", "Per training-set size: the epochs at which the training accuracy on the shuffled "
+                                    f"labels first reached {HALFWAY:.0%} and {MEMORISED:.0%}, where each run ended, and "
+                                    "its test loss.", frame)]
 
 
 def findings(cfg: Config, res: Result) -> list[Finding]:
-    tl = res.test_loss
-    rise = test_loss_min_epoch(res)
-    train_acc, test_acc = float(res.train_acc[-1]), float(res.test_acc[-1])
-    verdict = ("it memorises labels that carry no information, as Zhang et al. (2017) found" if train_acc > 0.5 else
-               "memorisation has begun but is far from complete in this run")
-    out = [Finding("memorised",
-                   "Only {agree:pct} of the permuted training labels equal the true ones (chance level), yet the "
-                   "network reached {acc:pct} training accuracy after {e:count} epochs (training loss {l0:sig} → "
-                   "{l1:sig}): " + verdict + ".",
-                   {"agree": res.label_agreement, "acc": train_acc, "e": len(tl),
-                    "l0": float(res.train_loss[0]), "l1": float(res.train_loss[-1])})]
-    out.append(Finding("test-acc-vs-chance",
-                       "Test accuracy ended at {acc:pct} against a chance level of 10% ({diff:sig} points {dir}).",
-                       {"acc": test_acc, "diff": abs(100 * (test_acc - 0.1)),
-                        "dir": "above" if test_acc >= 0.1 else "below"}))
-    if res.diverged_epoch > 0:
-        out.append(Finding("diverged", "The run diverged (non-finite training loss) at epoch {e:int}; later epochs have "
-                           "no measurements.", {"e": res.diverged_epoch}))
-    if not (rise and np.isfinite(tl[-1])):
-        return out  # diverged: no last-epoch test loss to compare with
-    if rise < len(tl):
-        out.append(Finding("test-loss-min",
-                           "Test loss was lowest at epoch {e:int} ({lo:sig}) and then rose to {end:sig} ({r:ratio}) "
-                           "as the network fitted the noise.",
-                           {"e": rise, "lo": float(tl[rise - 1]), "end": float(tl[-1]),
-                            "r": float(tl[-1] / tl[rise - 1])}))
-    else:
-        out.append(Finding("test-loss-min", "Test loss was still at its lowest in the last epoch ({e:int}): the run "
-                           "ended before it started rising.", {"e": rise}))
+    t = runs(res)
+    out = [Finding("labels-at-chance", "Between {lo:pct} and {hi:pct} of the permuted training labels equal the true "
+                   "ones: chance level, so the labels carry nothing the images could predict.",
+                   {"lo": t["label_agreement"].min(), "hi": t["label_agreement"].max()})]
+    for _, r in t.iterrows():
+        n = int(r["images"])
+        if r["diverged_epoch"]:
+            out.append(Finding(f"diverged.{n}", "The run on {n:count} images diverged (non-finite training loss) at "
+                               "epoch {e:int}; later epochs have no measurements.", {"n": n, "e": r["diverged_epoch"]}))
+        elif r["epoch_memorised"]:
+            out.append(Finding(f"memorised.{n}", "On {n:count} images the network memorised the shuffled labels: "
+                               "{level:pct} training accuracy at epoch {e:count}, {acc:pct} after {epochs:count} "
+                               "(training loss {l0:sig} → {l1:sig}), as Zhang et al. (2017) found.",
+                               {"n": n, "level": MEMORISED, "e": r["epoch_memorised"], "acc": r["final_train_acc"],
+                                "epochs": r["epochs"], "l0": r["first_train_loss"], "l1": r["final_train_loss"]}))
+        else:
+            out.append(Finding(f"not-memorised.{n}", "On {n:count} images the training accuracy reached {acc:pct} "
+                               "after {epochs:count} epochs: not memorised yet ({level:pct}) within this budget.",
+                               {"n": n, "acc": r["final_train_acc"], "epochs": r["epochs"], "level": MEMORISED}))
+    done = t[(t["epoch_memorised"] > 0) & (t["diverged_epoch"] == 0)]
+    if len(done) >= 2:
+        small, large = done.iloc[0], done.iloc[-1]
+        out.append(Finding("time-to-memorise", "The epochs needed to memorise grew with the training set: "
+                           "{e0:count} on {n0:count} images, {e1:count} on {n1:count} ({size:ratio} the images, "
+                           "{time:ratio} the epochs, {work:ratio} the steps).",
+                           {"e0": small["epoch_memorised"], "n0": small["images"], "e1": large["epoch_memorised"],
+                            "n1": large["images"], "size": large["images"] / small["images"],
+                            "time": large["epoch_memorised"] / small["epoch_memorised"],
+                            "work": large["epoch_memorised"] * large["images"] /
+                            (small["epoch_memorised"] * small["images"])}))
+    test_acc = t["final_test_acc"]
+    near = (test_acc - 0.1).abs().max() <= CHANCE_MARGIN
+    out.append(Finding("test-acc-vs-chance", "Test accuracy (true labels) ended between {lo:pct} and {hi:pct}, against "
+                       "a chance level of 10%" + (": what the network learned from shuffled labels hardly transfers."
+                                                  if near else "."),
+                       {"lo": test_acc.min(), "hi": test_acc.max()}))
+    for _, r in done.iterrows():
+        n, rise = int(r["images"]), r["test_loss_min_epoch"]
+        if rise and rise < r["epochs"]:
+            out.append(Finding(f"test-loss-min.{n}", "On {n:count} images the test loss was lowest at epoch {e:int} "
+                               "({lo:sig}) and then rose to {end:sig} ({r:ratio}) as the network fitted the noise.",
+                               {"n": n, "e": rise, "lo": r["test_loss_min"], "end": r["final_test_loss"],
+                                "r": r["final_test_loss"] / r["test_loss_min"]}))
     return out
