@@ -64,3 +64,18 @@ def plain_log_ticks(fig: Figure) -> None:
                 # 40000" ran together on param-count's 1.6-decade axis).
                 subset = 1 if axis is ax.xaxis else 2
                 axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(subset, 0.7)))
+
+
+def seed_points(ax, frame, x: str, y: str, fmt: str, color: str, label: str) -> None:
+    """One point per value of column x: the mean of column y over its rows (the seeds), with a min–max error bar
+    where there is more than one; rows whose y is NaN are left out."""
+    g = frame.groupby(x)[y].agg(["mean", "min", "max"]).dropna()
+    ax.errorbar(g.index, g["mean"], yerr=[g["mean"] - g["min"], g["max"] - g["mean"]], fmt=fmt, color=color,
+                capsize=2.5, markersize=4, linewidth=1.1, elinewidth=0.8, label=label)
+
+
+def mark_failed(ax, xs, label: str = "failed to train") -> None:
+    """A red dotted line at each x where no run trained, labelled, so a missing point reads as a failure."""
+    for x in xs:
+        ax.axvline(x, color="red", linewidth=0.8, linestyle=":")
+        ax.annotate(label, (x, 0.5), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, color="red")

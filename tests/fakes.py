@@ -54,29 +54,41 @@ def optimization_path_result(start: list[float], end: list[float], start_dist: f
 
 
 def sensitivity_result(jacobian: list[float], loss_grad: list[float], diverged_batch: int | None = None,
-                       diverged_lr: float | None = None):
-    """A batch sweep (16 … 1024 at lr 1e-3) and an lr sweep (1e-2 … 1e-5 at batch 512) whose gap widens along
-    the sweep, with the given sensitivities; optionally one more run that diverged in epoch 3."""
-    rows = [{"sweep": "batch", "batch": b, "lr": 1e-3, "steps": 10, "diverged_epoch": 0, "train_loss": 0.5,
+                       diverged_lr: float | None = None, at_chance_lr: float | None = None):
+    """A batch sweep (16 … 1024 at lr 1e-3), the same batches with a scaled lr, and an lr sweep (1e-2 … 1e-5 at batch
+    512), one seed each, whose gap widens along the sweep, with the given sensitivities; optionally one more run that
+    diverged in epoch 3, and one that ended at chance (training loss ln 10, accuracy 10 %)."""
+    rows = [{"sweep": "batch", "seed": 0, "batch": b, "lr": 1e-3, "steps": 10, "diverged_epoch": 0, "train_loss": 0.5,
              "test_loss": 0.5 + 0.1 * i, "train_acc": 0.8, "test_acc": 0.7, "jacobian": j, "loss_grad": g}
             for i, (b, j, g) in enumerate(zip((16, 64, 256, 1024), jacobian, loss_grad))]
+    rows += [{**r, "sweep": "scaled", "lr": 1e-3 * (r["batch"] / 512) ** 0.5} for r in rows[:4]]
     rows += [{**r, "sweep": "lr", "batch": 512, "lr": lr} for r, lr in zip(rows, (1e-2, 1e-3, 1e-4, 1e-5))]
     broken = {"diverged_epoch": 3, "train_loss": np.nan, "test_loss": np.nan, "jacobian": np.nan, "loss_grad": np.nan}
     if diverged_batch:
         rows.append({**rows[0], **broken, "batch": diverged_batch})
     if diverged_lr:
-        rows.append({**rows[4], **broken, "lr": diverged_lr})
+        rows.append({**rows[8], **broken, "lr": diverged_lr})
+    if at_chance_lr:
+        rows.append({**rows[8], "lr": at_chance_lr, "train_loss": np.log(10), "test_loss": np.log(10),
+                     "train_acc": 0.1, "test_acc": 0.1, "jacobian": 1e-6, "loss_grad": 1e-6})
     runs = pd.DataFrame(rows)
     return sensitivity.Config(), sensitivity.Result(10 * len(rows), runs, np.zeros((len(rows), 3), np.float32))
 
 
-def interpolation_result(alpha: np.ndarray, train_loss: np.ndarray):
-    """Both pairs along the same line, with the given training loss (test loss the same, accuracy 0.5)."""
-    half = 0.5 + 0 * alpha
-    line = interpolation.Line(0, alpha, train_loss, half, train_loss, half, *(np.array([1.0, 1.0]) for _ in range(4)))
+def interpolation_result(alpha: np.ndarray, train_loss: np.ndarray, end_train_loss: np.ndarray | None = None,
+                         end_train_acc: np.ndarray | None = None):
+    """Both pairs along the same lines, one row of `train_loss` per seed (a 1-D `train_loss` is one seed); test loss
+    the same, accuracy 0.5 along the line. The trained ends (seed × end) have loss 1 and accuracy 1 unless
+    `end_train_loss` / `end_train_acc` say otherwise (ln 10 and 0.1: an end at chance)."""
+    loss = np.atleast_2d(np.asarray(train_loss, float))
+    seeds = len(loss)
+    half, ones = np.full_like(loss, 0.5), np.ones((seeds, 2))
+    end_loss = ones if end_train_loss is None else np.asarray(end_train_loss, float)
+    end_acc = ones if end_train_acc is None else np.asarray(end_train_acc, float)
+    lines = interpolation.Lines(0, alpha, loss, half, loss, half, end_loss, end_acc, ones, ones)
     cfg = dataclasses.replace(interpolation.Config(), alpha_min=float(alpha[0]), alpha_max=float(alpha[-1]),
-                              n_alpha=len(alpha))
-    return cfg, interpolation.Result(0, line, line)
+                              n_alpha=len(alpha), seeds=seeds)
+    return cfg, interpolation.Result(0, lines, lines)
 
 
 def minimal_ratio_result(runs: pd.DataFrame):

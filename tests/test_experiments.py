@@ -57,13 +57,14 @@ def test_sharpness_of_a_sweep_whose_every_model_diverged_is_nan_and_its_section_
     from report.format import render_finding
     from report.sections import sharpness as sharpness_section
     sens_cfg, sens = sensitivity_result([1.0] * 4, [1.0] * 4)
-    sens.runs.loc[sens.runs["sweep"] == "batch", "diverged_epoch"] = 2
+    sens.runs.loc[sens.runs["sweep"].isin(sharpness.BATCH_SWEEPS), "diverged_epoch"] = 2
     ctx = RunContext(torch.device("cpu"), None, Store(tmp_path), "sharpness", "k",
                      inputs={"sensitivity": (sens_cfg, sens)})
     cfg = sharpness.Config()
     res = sharpness.run(cfg, ctx)
-    assert res.sharpness.shape == (len(cfg.eps), 4) and np.isnan(res.sharpness).all()
-    assert res.models["batch"].tolist() == [16, 64, 256, 1024]
+    assert res.sharpness.shape == (len(cfg.eps), 8) and np.isnan(res.sharpness).all()
+    assert res.models["batch"].tolist() == [16, 64, 256, 1024] * 2
+    assert res.models["sweep"].tolist() == ["batch"] * 4 + ["scaled"] * 4
     [render_finding(f) for f in sharpness_section.findings(cfg, res)]
     assert len(sharpness_section.figures(cfg, res)) == 1 and len(sharpness_section.tables(cfg, res)) == 1
 
@@ -85,8 +86,9 @@ def test_sharpness_reads_the_models_and_sensitivities_of_the_sensitivity_it_is_g
                             RunContext(torch.device("cpu"), None, store, "sharpness", "h",
                                        inputs={"sensitivity": (sens_cfg, sens)}))
     assert calls == []  # no model trained or loaded again: the weights come from sensitivity's Result
-    batch = sens.runs[sens.runs["sweep"] == "batch"]
+    batch = sens.runs[sens.runs["sweep"].isin(sharpness.BATCH_SWEEPS)]
     assert res.models["jacobian"].tolist() == batch["jacobian"].tolist()
+    assert res.models["sweep"].tolist() == ["batch", "batch", "scaled", "scaled"]
     assert np.isfinite(res.sharpness).all() and (res.sharpness >= 0).all()
 
 

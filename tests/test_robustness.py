@@ -11,6 +11,7 @@ import numpy as np
 import build
 from hw1core import store as store_module
 from report.sections import sensitivity
+from report.format import render_finding
 from test_cli import ROOT, TINY, assert_one_line_error
 from test_cli import build as run_build
 
@@ -88,9 +89,23 @@ def test_diverged_runs_are_shown_as_diverged():
     from fakes import sensitivity_result
     cfg, res = sensitivity_result([0.2, 0.1, 0.05, 0.02], [0.2, 0.1, 0.05, 0.02], diverged_lr=0.1)
     table = sensitivity.tables(cfg, res)[0].frame
-    assert table["diverged"].tolist()[-1] == "epoch 3" and set(table["diverged"].tolist()[:-1]) == {"no"}
-    assert any("diverged" in f.template and f.values["e"] == 3 for f in sensitivity.findings(cfg, res))
-    assert len(sensitivity.figures(cfg, res)) == 4
+    lr_sweep = table[table["sweep"] == "lr"].set_index("lr")["state"]
+    assert lr_sweep["0.1"] == "diverged (epoch 3)" and set(lr_sweep.drop("0.1")) == {"trained"}
+    assert any("diverged (non-finite loss) in epoch 3" in render_finding(f) for f in sensitivity.findings(cfg, res))
+    assert len(sensitivity.figures(cfg, res)) == 6
+
+
+def test_a_run_at_chance_is_failed_and_left_out_of_the_trend():
+    """sensitivity's lr 0.1 run ended at ln 10 and 10 %: a constant predictor whose near-zero sensitivity, counted,
+    turns a rising trend into none. Falling sensitivities (0.2 → 0.02) over lr 1e-2 … 1e-5 rise with the rate."""
+    from fakes import sensitivity_result
+    cfg, res = sensitivity_result([0.2, 0.1, 0.05, 0.02], [0.2, 0.1, 0.05, 0.02], at_chance_lr=0.1)
+    table = sensitivity.tables(cfg, res)[0].frame
+    lr_sweep = table[table["sweep"] == "lr"].set_index("lr")["state"]
+    assert lr_sweep["0.1"] == "failed to train" and set(lr_sweep.drop("0.1")) == {"trained"}
+    findings = {f.name: f for f in sensitivity.findings(cfg, res)}
+    assert findings["sensitivity-vs-gap.lr"].values["wa"] == "rises" and findings["sensitivity-vs-gap.lr"].values["n"] == 4
+    assert "failed to train" in render_finding(findings["failed.lr.0p1.seed-0"])
 
 
 def test_no_pickle_loading_anywhere():

@@ -32,6 +32,7 @@ class Config:
     alpha_min: float = setting(-1.0, is_finite)
     alpha_max: float = setting(2.0, greater_than("alpha_min"))
     n_alpha: int = setting(31, positive, quick=16)
+    seeds: int = setting(3, positive, quick=1)  # one pair of models, and its line, per seed 0 .. seeds − 1
 
 
 @dataclass(frozen=True)
@@ -50,22 +51,41 @@ class Line:
 
 
 @dataclass(frozen=True)
+class Lines:
+    """One pair's lines, one per seed."""
+    steps: int
+    alpha: Annotated[np.ndarray, Dims("alpha")]
+    train_loss: Annotated[np.ndarray, Dims("seed", "alpha")]
+    train_acc: Annotated[np.ndarray, Dims("seed", "alpha")]
+    test_loss: Annotated[np.ndarray, Dims("seed", "alpha")]
+    test_acc: Annotated[np.ndarray, Dims("seed", "alpha")]
+    end_train_loss: Annotated[np.ndarray, Dims("seed", "end")]
+    end_train_acc: Annotated[np.ndarray, Dims("seed", "end")]
+    end_test_loss: Annotated[np.ndarray, Dims("seed", "end")]
+    end_test_acc: Annotated[np.ndarray, Dims("seed", "end")]
+
+
+@dataclass(frozen=True)
 class Result:
     steps: int
-    batch: Line  # cfg.batches[0] → cfg.batches[1]
-    lr: Line  # cfg.lrs[0] → cfg.lrs[1]
+    batch: Lines  # cfg.batches[0] → cfg.batches[1]
+    lr: Lines  # cfg.lrs[0] → cfg.lrs[1]
 
 
-def pairs(cfg: Config) -> dict[str, list[recipes.CifarRun]]:
-    run = lambda train: recipes.CifarRun(cfg.model, train, cfg.data, cfg.n_eval_train)
-    return {"batch": [run(dataclasses.replace(cfg.train, batch_size=b)) for b in cfg.batches],
-            "lr": [run(dataclasses.replace(cfg.train, lr=lr)) for lr in cfg.lrs]}
+PAIRS = ("batch", "lr")
 
 
-def interpolate(cfg: Config, name: str, ctx: RunContext) -> Line:
-    runs = pairs(cfg)[name]
+def pairs(cfg: Config, seed: int) -> dict[str, list[recipes.CifarRun]]:
+    """Per pair, its two models for one seed (the same initialisation for both)."""
+    run = lambda **changes: recipes.CifarRun(cfg.model, dataclasses.replace(cfg.train, seed=seed, **changes),
+                                             cfg.data, cfg.n_eval_train)
+    return {"batch": [run(batch_size=b) for b in cfg.batches], "lr": [run(lr=lr) for lr in cfg.lrs]}
+
+
+def interpolate(cfg: Config, name: str, seed: int, ctx: RunContext) -> Line:
+    runs = pairs(cfg, seed)[name]
     ends = [recipes.train_cifar(r, ctx) for r in runs]
-    stack = engine.Stack(cfg.model, [cfg.train.seed], ctx.device)
+    stack = engine.Stack(cfg.model, [seed], ctx.device)
     weights = recipes.stacked_weights(stack, ends)
     alphas = np.linspace(cfg.alpha_min, cfg.alpha_max, cfg.n_alpha)
     coeff = torch.tensor(alphas, dtype=torch.float32, device=ctx.device).unsqueeze(1)
@@ -79,10 +99,11 @@ def interpolate(cfg: Config, name: str, ctx: RunContext) -> Line:
                 end("final_train_loss"), end("final_train_acc"), end("final_test_loss"), end("final_test_acc"))
 
 
-def line_parts(cfg: Config) -> dict[str, Part]:
-    """Per pair, the line through its two trained models."""
-    return {name: Part(f"line-{name}", Line, functools.partial(interpolate, cfg, name),
-                       needs=tuple(recipes.model_part(r) for r in runs)) for name, runs in pairs(cfg).items()}
+def line_parts(cfg: Config) -> dict[tuple[str, int], Part]:
+    """Per pair and seed, the line through its two trained models."""
+    return {(name, seed): Part(f"line-{name}-seed-{seed}", Line, functools.partial(interpolate, cfg, name, seed),
+                               needs=tuple(recipes.model_part(r) for r in runs))
+            for seed in range(cfg.seeds) for name, runs in pairs(cfg, seed).items()}
 
 
 def parts(cfg: Config) -> list[Part]:
@@ -90,6 +111,15 @@ def parts(cfg: Config) -> list[Part]:
     return [m for line in lines for m in line.needs] + lines
 
 
+def stacked(lines: list[Line]) -> Lines:
+    """The lines of one pair, one per seed, as one record."""
+    rows = lambda name: np.stack([getattr(line, name) for line in lines])
+    return Lines(sum(line.steps for line in lines), lines[0].alpha, rows("train_loss"), rows("train_acc"),
+                 rows("test_loss"), rows("test_acc"), rows("end_train_loss"), rows("end_train_acc"),
+                 rows("end_test_loss"), rows("end_test_acc"))
+
+
 def run(cfg: Config, ctx: RunContext) -> Result:
-    lines = {name: ctx.part(p) for name, p in line_parts(cfg).items()}
-    return Result(sum(line.steps for line in lines.values()), lines["batch"], lines["lr"])
+    lines = {key: ctx.part(p) for key, p in line_parts(cfg).items()}
+    by_pair = {name: stacked([lines[name, seed] for seed in range(cfg.seeds)]) for name in PAIRS}
+    return Result(sum(line.steps for line in by_pair.values()), by_pair["batch"], by_pair["lr"])

@@ -1,5 +1,6 @@
 """Compute stage. HW1-3 bonus: ε-sharpness (Keskar et al. 2017) of the batch-size models that the sensitivity
-experiment trained, beside the sensitivities it measured."""
+experiment trained (at one learning rate and at a rate scaled with the batch, every seed), beside the sensitivities
+it measured."""
 from __future__ import annotations
 
 import functools
@@ -30,22 +31,32 @@ class Config:
 @dataclass(frozen=True)
 class Result:
     steps: int  # none of its own: the models are sensitivity's
-    # sensitivity's batch-size sweep, one row per model: batch, diverged_epoch, train_loss, test_loss, jacobian
+    # sensitivity's batch-size sweeps ("batch" and "scaled"), one row per model: sweep, seed, batch, lr,
+    # diverged_epoch, train and test loss and accuracy, jacobian
     models: pd.DataFrame
     sharpness: Annotated[np.ndarray, Dims("eps", "model")]  # φ in percent; NaN for a diverged model
 
 
 @dataclass(frozen=True)
 class AtEps:
-    """φ at one ε for every model of the batch-size sweep: one part of the experiment."""
+    """φ at one ε for every model of the batch-size sweeps: one part of the experiment."""
     sharpness: Annotated[np.ndarray, Dims("model")]
 
 
+BATCH_SWEEPS = ("batch", "scaled")
+
+
+def batch_rows(sens: sensitivity.Result) -> np.ndarray:
+    """Which of sensitivity's models belong to a batch-size sweep."""
+    return sens.runs["sweep"].isin(BATCH_SWEEPS).to_numpy()
+
+
 def batch_models(ctx: RunContext) -> pd.DataFrame:
-    """sensitivity's batch-size sweep, one row per model."""
+    """sensitivity's batch-size sweeps, one row per model."""
     _, sens = ctx.input(sensitivity.ID, sensitivity.Config, sensitivity.Result)
-    rows = sens.runs[sens.runs["sweep"] == "batch"]
-    return rows[["batch", "diverged_epoch", "train_loss", "test_loss", "jacobian"]].reset_index(drop=True)
+    columns = ["sweep", "seed", "batch", "lr", "diverged_epoch", "train_loss", "test_loss", "train_acc", "test_acc",
+               "jacobian"]
+    return sens.runs[batch_rows(sens)][columns].reset_index(drop=True)
 
 
 def sharpness_at(cfg: Config, eps: float, ctx: RunContext) -> AtEps:
@@ -55,9 +66,9 @@ def sharpness_at(cfg: Config, eps: float, ctx: RunContext) -> AtEps:
     if ok.any():
         run0 = sensitivity.sweep_runs(sens_cfg, "batch")[0]
         train, _, _ = recipes.splits(run0, ctx)
-        sharp_set = train.subset(cfg.n_sharp, sens_cfg.train.seed + 3)
+        sharp_set = train.subset(cfg.n_sharp, sens_cfg.train.seed + 3)  # the same images for every model
         stack = engine.Stack(sens_cfg.model, [sens_cfg.train.seed], ctx.device)
-        weights = stack.params_from(sens.weights[(sens.runs["sweep"] == "batch").to_numpy()][ok])
+        weights = stack.params_from(sens.weights[batch_rows(sens)][ok])
         phi[ok] = analysis.eps_sharpness(stack, weights, sharp_set.x, sharp_set.y, recipes.CIFAR_TRANSFORM, eps,
                                          cfg.ascent_steps)
     return AtEps(phi)

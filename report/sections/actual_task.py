@@ -10,6 +10,7 @@ from hw1core.experiments.actual_task import Config, Curves, Result, plan
 from .. import plots
 from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
+from ..training import run_state, trained
 
 TITLE = "Train on actual tasks"
 PART = "HW1-1 Deep vs shallow"
@@ -118,7 +119,7 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
         "train loss": t["train_loss"], "test loss": t["test_loss"],
         "train acc": [f"{a:.1%}" for a in t["train_acc"]], "test acc": [f"{a:.1%}" for a in t["test_acc"]],
         "best test acc (epoch)": [f"{a:.1%} ({e})" for a, e in zip(t["best_test_acc"], t["best_epoch"])],
-        "diverged": [f"epoch {e}" if e else "no" for e in t["diverged_epoch"]],
+        "state": [run_state(e, not ok) for e, ok in zip(t["diverged_epoch"], trained(t))],
     })
     return [TableSpec("summary", "Final metrics per model (last epoch) and the best test accuracy.", frame)]
 
@@ -132,7 +133,13 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
             out.append(Finding(f"diverged.{name}.{r['model']}",
                                "{model} diverged (non-finite loss) in epoch {e:int} on {name}; its curves stop there.",
                                {"model": r["model"], "e": int(r["diverged_epoch"]), "name": name}))
-        rows = rows.dropna(subset=["test_acc"]).sort_values("test_acc", ascending=False)
+        for _, r in rows[(rows["diverged_epoch"] == 0) & ~trained(rows)].iterrows():
+            out.append(Finding(f"at-chance.{name}.{r['model']}",
+                               "{model} ended at chance on {name} (training loss {loss:sig}, accuracy {acc:pct}): it "
+                               "failed to train and is left out of the comparisons.",
+                               {"model": r["model"], "name": name, "loss": float(r["train_loss"]),
+                                "acc": float(r["train_acc"])}))
+        rows = rows[trained(rows)].sort_values("test_acc", ascending=False)
         if rows.empty:
             continue
         best, worst = rows.iloc[0], rows.iloc[-1]

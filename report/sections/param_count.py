@@ -10,6 +10,7 @@ from hw1core.experiments.param_count import Config, Result
 from .. import plots
 from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
+from ..training import FAILED_RULE, run_state, trained
 
 TITLE = "Number of parameters vs generalization"
 PART = "HW1-3 Generalization"
@@ -42,6 +43,7 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Metrics", f"after training, in evaluation mode: training metrics on "
                     f"{min(cfg.n_eval_train, cfg.data.n_train or 50_000):,} training images without augmentation, "
                     "test metrics on the test images"),
+        ("Failed runs", FAILED_RULE),
     ]
 
 
@@ -50,15 +52,17 @@ def by_size(res: Result) -> pd.DataFrame:
     return res.models.sort_values("params")
 
 
-def trained(res: Result) -> pd.DataFrame:
-    """The models that did not diverge, fewest parameters first."""
+def trained_models(res: Result) -> pd.DataFrame:
+    """The models that trained (neither diverged nor ended at chance), fewest parameters first."""
     t = by_size(res)
-    return t[t["diverged_epoch"] == 0]
+    return t[trained(t)]
 
 
 def versus_params(res: Result, metric: str, label: str, log: bool) -> FigureSpec:
-    t = by_size(res)
+    everything = by_size(res)
+    t = everything[trained(everything)]
     fig, (ax,) = plots.new_figure(width=6.4, height=3.6)
+    plots.mark_failed(ax, everything.loc[~trained(everything), "params"])
     ax.plot(t["params"], t[f"train_{metric}"], "o-", color=plots.COLORS[0], label="train")
     ax.plot(t["params"], t[f"test_{metric}"], "s--", color=plots.COLORS[1], label="test")
     ax.set(xscale="log", yscale="log" if log else "linear", xlabel="parameters (log)", ylabel=label,
@@ -77,7 +81,8 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
     frame = pd.DataFrame({"model": t["model"], "params": t["params"], "train loss": t["train_loss"],
                           "test loss": t["test_loss"], "train acc": [f"{a:.1%}" for a in t["train_acc"]],
                           "test acc": [f"{a:.1%}" for a in t["test_acc"]],
-                          "gap (points)": [f"{100 * (a - b):.1f}" for a, b in zip(t["train_acc"], t["test_acc"])]})
+                          "gap (points)": [f"{100 * (a - b):.1f}" for a, b in zip(t["train_acc"], t["test_acc"])],
+                          "state": [run_state(e, not ok) for e, ok in zip(t["diverged_epoch"], trained(t))]})
     return [TableSpec("models", "Final metrics per model, by parameter count.", frame)]
 
 
@@ -87,9 +92,9 @@ def trend(r: float, up: str, down: str) -> str:
 
 
 def findings(cfg: Config, res: Result) -> list[Finding]:
-    t = trained(res)
+    t = trained_models(res)
     out = []
-    if len(t):
+    if len(t) >= 3:  # a rank correlation over fewer models says nothing
         logp = np.log(t["params"])
         rho_acc = float(logp.corr(t["test_acc"], method="spearman"))
         gap = t["train_acc"] - t["test_acc"]
@@ -112,9 +117,9 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
             Finding("best-test-acc", "The best test accuracy, {acc:pct}, belongs to {m} ({p:count} parameters).",
                     {"acc": float(best["test_acc"]), "m": best["model"], "p": int(best["params"])}),
         ]
-    diverged = by_size(res)[lambda d: d["diverged_epoch"] > 0]
-    if len(diverged):
-        out.append(Finding("diverged", "{n:int} of {total:int} models diverged (non-finite loss): {names}; the "
-                                       "observations above leave them out.",
-                           {"n": len(diverged), "total": len(res.models), "names": ", ".join(diverged["model"])}))
+    failed = by_size(res)[lambda d: ~trained(d)]
+    if len(failed):
+        out.append(Finding("failed", "{n:int} of {total:int} models failed to train (diverged, or ended at chance): "
+                                     "{names}; the observations above leave them out.",
+                           {"n": len(failed), "total": len(res.models), "names": ", ".join(failed["model"])}))
     return out

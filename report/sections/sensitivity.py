@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 
 from hw1core import models
-from hw1core.experiments.sensitivity import Config, Result
+from hw1core.experiments.sensitivity import Config, Result, scaled_lr
 
 from .. import plots
 from ..format import sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
+from ..training import FAILED_RULE, run_state, trained
 
 TITLE = "Flatness vs generalization, part 2: sensitivity"
 PART = "HW1-3 Generalization"
@@ -18,30 +19,50 @@ PART = "HW1-3 Generalization"
 QUESTIONS = [
     Question("Describe the settings", "0.5", ["setup"]),
     Question("Training and test loss and accuracy, and sensitivity, against the chosen variable", "1",
-             ["fig:batch-loss", "fig:batch-acc", "fig:lr-loss", "fig:lr-acc", "table:runs"]),
+             ["fig:batch-loss", "fig:batch-acc", "fig:scaled-loss", "fig:scaled-acc", "fig:lr-loss", "fig:lr-acc",
+              "table:runs"]),
     Question("Comment on the results", "1", ["findings"]),
 ]
-FIGURES = ("batch-loss", "batch-acc", "lr-loss", "lr-acc")
+FIGURES = ("batch-loss", "batch-acc", "scaled-loss", "scaled-acc", "lr-loss", "lr-acc")
 TABLES = ("runs",)
 
 TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
-SWEEPS = (("batch", "batch size"), ("lr", "learning rate"))  # a sweep's name (and its column) and what it varies
+# a sweep's name, the column it varies and what it varies in words
+SWEEPS = (("batch", "batch", "batch size"), ("scaled", "batch", "batch size (learning rate scaled with it)"),
+          ("lr", "lr", "learning rate"))
+
+
+SWEEP_WORDS = {"batch": "batch-size", "scaled": "scaled", "lr": "learning-rate"}
 
 
 def architectures(cfg: Config) -> list[str]:
     return [cfg.model]
 
 
+def scaling_text(cfg: Config) -> str:
+    rule = {0.5: "the square-root rule for Adam", 1.0: "the linear rule of Goyal et al. (2017)"}.get(cfg.lr_scaling)
+    return f"lr = {cfg.train.lr:g}·(batch / {cfg.train.batch_size})^{cfg.lr_scaling:g}" + (f", {rule}" if rule else "")
+
+
 def setup(cfg: Config) -> list[tuple[str, str]]:
     tc = cfg.train
+    scaled = ", ".join(f"{b}: {scaled_lr(cfg, b):.3g}" for b in cfg.batch_sizes)
     return [
         ("Task", f"CIFAR-10 with {cfg.model} ({models.param_count_of(cfg.model):,} params); training images: "
                  f"{'all 50,000' if not cfg.data.n_train else f'{cfg.data.n_train:,}'}; Adam, weight decay "
-                 f"{tc.weight_decay:g}, {sweep_schedule_text(tc)}, {tc.epochs} epochs, seed {tc.seed}"),
-        ("Batch-size sweep", f"batch {', '.join(map(str, cfg.batch_sizes))} at lr {tc.lr:g} (the common learning "
-                             "rate)"),
+                 f"{tc.weight_decay:g}, {sweep_schedule_text(tc)}, {tc.epochs} epochs"),
+        ("Seeds", f"{cfg.seeds} per sweep point (seeds 0–{cfg.seeds - 1}: initialisation and shuffling); points show "
+                  "the mean over the seeds that trained, bars their min–max"),
+        ("Batch-size sweep", f"batch {', '.join(map(str, cfg.batch_sizes))} at lr {tc.lr:g} (the homework's sweep). "
+                             f"At equal epochs batch {max(cfg.batch_sizes)} takes "
+                             f"{max(cfg.batch_sizes) // min(cfg.batch_sizes)}× fewer steps than batch "
+                             f"{min(cfg.batch_sizes)}, so this sweep varies the amount of training with the batch"),
+        ("Scaled sweep", f"the same batch sizes with the learning rate scaled, {scaling_text(cfg)} ({scaled}), so "
+                         "that equal epochs give comparable training at the same cost; it separates the batch size "
+                         "from the number of steps"),
         ("Learning-rate sweep", f"lr {', '.join(f'{lr:g}' for lr in cfg.lrs)} at batch {tc.batch_size} (the common "
-                                "batch size); a run whose loss becomes non-finite is stopped and reported as diverged"),
+                                "batch size)"),
+        ("Failed runs", FAILED_RULE),
         ("Sensitivity (a)", "Jacobian sensitivity (Novak et al. 2018): ‖∂softmax(f(x))/∂x‖_F per test image, "
                             f"averaged over {cfg.n_sens:,} test images; x is the normalised input; computed with "
                             "torch.func (one vmapped vector-Jacobian product per class)"),
@@ -52,25 +73,34 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
     ]
 
 
-def sweep_rows(res: Result, sweep: str) -> pd.DataFrame:
-    """The runs of one sweep ('batch' or 'lr'), ordered by the value it varies."""
+def with_state(res: Result) -> pd.DataFrame:
+    """Every run with `trained` (False for a run that diverged or ended at chance) and `gap` (test − train loss)."""
     t = res.runs
-    return t[t["sweep"] == sweep].sort_values(sweep)
+    return t.assign(trained=trained(t), gap=t["test_loss"] - t["train_loss"])
 
 
-def sweep_figure(res: Result, sweep: str, metric: str) -> FigureSpec:
+def sweep_rows(res: Result, sweep: str) -> pd.DataFrame:
+    """The runs of one sweep, ordered by the value it varies, then by seed."""
+    t = with_state(res)
+    column = dict((s, c) for s, c, _ in SWEEPS)[sweep]
+    return t[t["sweep"] == sweep].sort_values([column, "seed"])
+
+
+def failed_values(rows: pd.DataFrame, column: str) -> list:
+    """The swept values at which no seed trained."""
+    return [v for v, g in rows.groupby(column) if not g["trained"].any()]
+
+
+def sweep_figure(res: Result, sweep: str, column: str, var: str, metric: str) -> FigureSpec:
     t = sweep_rows(res, sweep)
-    ok = t["diverged_epoch"] == 0
-    var = dict(SWEEPS)[sweep]
+    ok = t[t["trained"]]
     fig, (ax,) = plots.new_figure(width=6.4, height=3.8)
     right = ax.twinx()
-    ax.plot(t[sweep][ok], t[f"train_{metric}"][ok], "o-", color=plots.COLORS[0], label=f"train {metric}")
-    ax.plot(t[sweep][ok], t[f"test_{metric}"][ok], "s--", color=plots.COLORS[0], label=f"test {metric}")
-    right.plot(t[sweep][ok], t["jacobian"][ok], "^-", color=plots.COLORS[1], label="sensitivity (a) Jacobian")
-    right.plot(t[sweep][ok], t["loss_grad"][ok], "v:", color=plots.COLORS[3], label="sensitivity (b) loss gradient")
-    for x in t[sweep][~ok]:
-        ax.axvline(x, color="red", linewidth=0.8, linestyle=":")
-        ax.annotate("diverged", (x, 0.5), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, color="red")
+    plots.seed_points(ax, ok, column, f"train_{metric}", "o-", plots.COLORS[0], f"train {metric}")
+    plots.seed_points(ax, ok, column, f"test_{metric}", "s--", plots.COLORS[0], f"test {metric}")
+    plots.seed_points(right, ok, column, "jacobian", "^-", plots.COLORS[1], "sensitivity (a) Jacobian")
+    plots.seed_points(right, ok, column, "loss_grad", "v:", plots.COLORS[3], "sensitivity (b) loss gradient")
+    plots.mark_failed(ax, failed_values(t, column))
     ax.set(xscale="log", xlabel=f"{var} (log)", yscale="log" if metric == "loss" else "linear",
            title=f"{metric.capitalize()} and sensitivity vs {var}")
     ax.set_ylabel(("cross-entropy (log)" if metric == "loss" else "accuracy"), color=plots.COLORS[0])
@@ -79,22 +109,24 @@ def sweep_figure(res: Result, sweep: str, metric: str) -> FigureSpec:
     plots.twin_legend(ax, right, loc="best")
     label = "cross-entropy" if metric == "loss" else "accuracy"
     return FigureSpec(f"{sweep}-{metric}", f"Final training and test {label} (left axis) and both sensitivities (right "
-                                           f"axis) against the {var}.", fig)
+                                           f"axis) against the {var}: mean over the seeds that trained, bars min–max.",
+                      fig)
 
 
 def figures(cfg: Config, res: Result) -> list[FigureSpec]:
-    return [sweep_figure(res, s, m) for s, _ in SWEEPS for m in ("loss", "acc")]
+    return [sweep_figure(res, s, c, v, m) for s, c, v in SWEEPS for m in ("loss", "acc")]
 
 
 def tables(cfg: Config, res: Result) -> list[TableSpec]:
-    t = res.runs
+    t = pd.concat([sweep_rows(res, s) for s, _, _ in SWEEPS])
     frame = pd.DataFrame({
-        "sweep": t["sweep"], "batch": t["batch"], "lr": [f"{v:g}" for v in t["lr"]],
+        "sweep": t["sweep"], "batch": t["batch"], "lr": [f"{v:.3g}" for v in t["lr"]], "seed": t["seed"],
         "train loss": t["train_loss"], "test loss": t["test_loss"],
         "train acc": [f"{v:.1%}" for v in t["train_acc"]], "test acc": [f"{v:.1%}" for v in t["test_acc"]],
         "sens. (a) Jacobian": t["jacobian"], "sens. (b) loss grad.": t["loss_grad"],
-        "diverged": [f"epoch {e}" if e else "no" for e in t["diverged_epoch"]]})
-    return [TableSpec("runs", "Every trained model: final metrics (evaluation mode) and both sensitivities.", frame)]
+        "state": [run_state(e, not ok) for e, ok in zip(t["diverged_epoch"], t["trained"])]})
+    return [TableSpec("runs", "Every trained model: final metrics (evaluation mode) and both sensitivities; a run "
+                              "that failed to train is left out of the figures and the trends.", frame)]
 
 
 def direction(r: float) -> str:
@@ -102,33 +134,69 @@ def direction(r: float) -> str:
     return "rises" if r > TREND else "falls" if r < -TREND else "shows no clear trend"
 
 
+def spearman_with(rows: pd.DataFrame, column: str, of: str) -> float:
+    """Spearman correlation of column `of` with the log of the swept column, over every trained run (all seeds)."""
+    return float(np.log(rows[column]).corr(rows[of], method="spearman"))
+
+
 def findings(cfg: Config, res: Result) -> list[Finding]:
     out = []
-    for sweep, var in SWEEPS:
+    for sweep, column, var in SWEEPS:
         s = sweep_rows(res, sweep)
-        s = s[s["diverged_epoch"] == 0]
-        gap = s["test_loss"] - s["train_loss"]
-        logv = np.log(s[sweep])
-        ra, rb, rg = (float(logv.corr(c, method="spearman")) for c in (s["jacobian"], s["loss_grad"], gap))
+        s = s[s["trained"]]
+        if s[column].nunique() < 3:
+            continue  # a rank correlation over fewer than three values says nothing
+        ra, rb, rg = (spearman_with(s, column, c) for c in ("jacobian", "loss_grad", "gap"))
         agree = (ra > TREND and rg > TREND) or (ra < -TREND and rg < -TREND)
         verdict = "sensitivity tracks the gap, as Novak et al. (2018) found" if agree else \
             "here sensitivity does not track the gap"
         out.append(Finding(f"sensitivity-vs-gap.{sweep}",
-                           "Over the {var} sweep, Jacobian sensitivity {wa} with the {var} (Spearman {ra:sig}), the "
-                           "loss-gradient sensitivity {wb} ({rb:sig}) and the generalisation gap (test − train loss) "
-                           "{wg} ({rg:sig}): " + verdict + ".",
-                           {"var": var, "wa": direction(ra), "ra": ra, "wb": direction(rb), "rb": rb,
+                           "Over the {var} sweep ({n:int} runs that trained), Jacobian sensitivity {wa} with the "
+                           "{var} (Spearman {ra:sig}), the loss-gradient sensitivity {wb} ({rb:sig}) and the "
+                           "generalisation gap (test − train loss) {wg} ({rg:sig}): " + verdict + ".",
+                           {"var": var, "n": len(s), "wa": direction(ra), "ra": ra, "wb": direction(rb), "rb": rb,
                             "wg": direction(rg), "rg": rg}))
         if direction(ra) != direction(rb):
             out.append(Finding(f"sensitivities-disagree.{sweep}",
                                "The two sensitivities disagree over the {var} sweep: (a) {wa} and (b) {wb} with the "
                                "{var}.", {"var": var, "wa": direction(ra), "wb": direction(rb)}))
-    t = res.runs
-    for _, r in t[t["diverged_epoch"] > 0].iterrows():
-        swept = int(r["batch"]) if r["sweep"] == "batch" else name_part(r["lr"])
-        out.append(Finding(f"diverged.{r['sweep']}.{swept}",
-                           "The run with batch {b:int} and lr {lr} ({sweep} sweep) diverged (non-finite loss) in "
-                           "epoch {e:int} and is left out of the figures.",
-                           {"b": int(r["batch"]), "lr": f"{r['lr']:g}", "e": int(r["diverged_epoch"]),
-                            "sweep": "batch-size" if r["sweep"] == "batch" else "learning-rate"}))
+    out += matched_training(res)
+    t = with_state(res)
+    for _, r in t[~t["trained"]].iterrows():
+        swept = int(r["batch"]) if r["sweep"] != "lr" else name_part(r["lr"])
+        how = (f"diverged (non-finite loss) in epoch {int(r['diverged_epoch'])}" if r["diverged_epoch"] else
+               "ended at chance (training loss {loss:sig} against ln 10 = 2.30, accuracy {acc:pct}): it failed to "
+               "train")
+        out.append(Finding(f"failed.{r['sweep']}.{swept}.seed-{int(r['seed'])}",
+                           "The run with batch {b:int} and lr {lr} ({sweep} sweep, seed {seed:int}) " + how +
+                           "; it is left out of the figures and the trends.",
+                           {"b": int(r["batch"]), "lr": f"{r['lr']:.3g}", "seed": int(r["seed"]),
+                            "sweep": SWEEP_WORDS[r["sweep"]], "loss": float(r["train_loss"]), "acc": float(r["train_acc"])}))
+    return out
+
+
+def matched_training(res: Result) -> list[Finding]:
+    """How far the two batch-size sweeps are from equal training, and what the gap does in each: Keskar et al.
+    (2017) expect large batches to generalise worse where training is matched."""
+    out = []
+    spans = {}
+    for sweep in ("batch", "scaled"):
+        s = sweep_rows(res, sweep)
+        s = s[s["trained"]]
+        if s["batch"].nunique() < 3:
+            return []
+        means = s.groupby("batch")["train_loss"].mean()
+        spans[sweep] = (float(means.min()), float(means.max()), spearman_with(s, "batch", "gap"))
+    (lo_b, hi_b, gap_b), (lo_s, hi_s, gap_s) = spans["batch"], spans["scaled"]
+    keskar = ("large batches generalise worse where training is matched, as Keskar et al. (2017) report"
+              if gap_s > TREND else "where training is matched, large batches do not generalise worse here, "
+              "unlike Keskar et al. (2017)")
+    out.append(Finding("matched-training",
+                       "At one learning rate the batch sizes' mean final training loss spans {lo_b:sig} to "
+                       "{hi_b:sig}; with the rate scaled it spans {lo_s:sig} to {hi_s:sig} ({ratio_b:ratio} against "
+                       "{ratio_s:ratio} between the extremes). The gap {wb} with the batch size at one rate (Spearman "
+                       "{gb:sig}) and {ws} with the rate scaled ({gs:sig}): " + keskar + ".",
+                       {"lo_b": lo_b, "hi_b": hi_b, "lo_s": lo_s, "hi_s": hi_s, "ratio_b": hi_b / lo_b,
+                        "ratio_s": hi_s / lo_s, "wb": direction(gap_b), "gb": gap_b, "ws": direction(gap_s),
+                        "gs": gap_s}))
     return out

@@ -1,14 +1,17 @@
-"""Report section. HW1-3 bonus: ε-sharpness (Keskar et al. 2017) of the batch-size models that the sensitivity
-experiment trained, beside the sensitivities it measured."""
+"""Report section. HW1-3 bonus: ε-sharpness (Keskar et al. 2017) of the models of sensitivity's two batch-size sweeps
+(one learning rate, and a rate scaled with the batch), every seed, beside the sensitivities it measured."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
 
-from hw1core.experiments.sharpness import Config, Result
+from hw1core.experiments.sharpness import BATCH_SWEEPS, Config, Result
 
 from .. import plots
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
+from ..training import FAILED_RULE, run_state, trained
 
 TITLE = "Bonus: a flatness measure (ε-sharpness)"
 PART = "HW1-3 Generalization"
@@ -19,6 +22,9 @@ FIGURES = ("sharpness",)
 TABLES = ("sharpness",)
 
 TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
+MIN_MODELS = 3  # a rank correlation over fewer models says nothing
+SWEEP_LABELS = {"batch": "fixed lr", "scaled": "scaled lr"}
+assert set(SWEEP_LABELS) == set(BATCH_SWEEPS)
 
 
 def architectures(cfg: Config) -> list[str]:
@@ -27,14 +33,19 @@ def architectures(cfg: Config) -> list[str]:
 
 def setup(cfg: Config) -> list[tuple[str, str]]:
     return [
-        ("Models", "the batch-size models of the sensitivity section (its setup gives the architecture, the batch "
-                   "sizes, the learning rate and the epochs); no model is trained here"),
+        ("Models", "the two batch-size sweeps of the sensitivity section, every seed: the batch sizes at one learning "
+                   "rate (fixed lr), and the same batch sizes with the rate scaled with the batch (scaled lr), meant "
+                   "to match their training at equal epochs; its setup gives the architecture, the batch sizes, the "
+                   "rates, the epochs and the seeds; no model is trained here"),
+        ("Failed runs", FAILED_RULE + "; a model that diverged has no sharpness"),
         ("Metric", "φ = 100·(max over the box |δᵢ| ≤ ε(|θᵢ|+1) of L(θ+δ) − L(θ)) / (1 + L(θ)), "
                    f"ε = {', '.join(f'{e:g}' for e in cfg.eps)}; L = cross-entropy on {cfg.n_sharp:,} training images, "
                    "evaluation mode"),
         ("Solver", f"projected sign-gradient ascent, {cfg.ascent_steps} steps of a quarter of the box half-width, "
                    "clamped to the box, best loss kept (Keskar et al. used L-BFGS-B and released no code); all models "
-                   "of the sweep at once as one stacked model"),
+                   "of both sweeps at once as one stacked model"),
+        ("Trends", "Spearman rank correlations over every model that trained (each seed a point), not over the means; "
+                   f"one over fewer than {MIN_MODELS} models is not reported"),
     ]
 
 
@@ -43,62 +54,233 @@ def sharpness_column(eps: float) -> str:
 
 
 def per_model(cfg: Config, res: Result) -> pd.DataFrame:
-    """sensitivity's batch-size models with one φ column per ε (`sharpness_column`), smallest batch first."""
+    """Both sweeps' models with one φ column per ε (`sharpness_column`), `ok` (it trained and did not diverge) and
+    its `state` in words; in BATCH_SWEEPS order, then by batch and seed."""
     t = res.models.assign(**{sharpness_column(e): res.sharpness[i] for i, e in enumerate(cfg.eps)})
-    return t.sort_values("batch")
+    failed = ~trained(t)
+    t = t.assign(ok=~failed & (t["diverged_epoch"] == 0),
+                 state=[run_state(int(d), f) for d, f in zip(t["diverged_epoch"], failed)],
+                 order=t["sweep"].map({s: i for i, s in enumerate(BATCH_SWEEPS)}))
+    return t.sort_values(["order", "batch", "seed"]).drop(columns="order").reset_index(drop=True)
 
 
-def trained(cfg: Config, res: Result) -> pd.DataFrame:
-    """`per_model` without the models that diverged (they have no sharpness)."""
-    t = per_model(cfg, res)
-    return t[t["diverged_epoch"] == 0]
+def sweep_models(t: pd.DataFrame, sweep: str) -> pd.DataFrame:
+    return t[t["sweep"] == sweep]
+
+
+def trained_models(t: pd.DataFrame) -> pd.DataFrame:
+    """The models that enter a mean or a trend: trained, not diverged, with a measured φ."""
+    return t[t["ok"]]
+
+
+def seed_spread(t: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per batch size, the mean, min and max of `column` over the seeds that trained."""
+    ok = trained_models(t).dropna(subset=[column])
+    return ok.groupby("batch")[column].agg(["mean", "min", "max"]).reset_index()
+
+
+def untrained_batches(t: pd.DataFrame) -> dict[int, str]:
+    """The batch sizes at which no seed trained, each with why: 'diverged' when every seed diverged, else 'failed to
+    train' (it is marked in the figure, never plotted as a value)."""
+    out = {}
+    for b, g in t.groupby("batch"):
+        if not g["ok"].any():
+            out[int(b)] = "diverged" if (g["diverged_epoch"] > 0).all() else "failed to train"
+    return out
+
+
+def partly_failed_batches(t: pd.DataFrame) -> dict[int, tuple[int, int]]:
+    """The batch sizes where some but not all seeds trained: (seeds that did not, seeds)."""
+    out = {}
+    for b, g in t.groupby("batch"):
+        if 0 < (~g["ok"]).sum() < len(g):
+            out[int(b)] = (int((~g["ok"]).sum()), len(g))
+    return out
+
+
+def mark_untrained(ax, t: pd.DataFrame) -> None:
+    """A batch size with no trained seed as a red dotted line, one with some as a note: a model that failed is
+    marked, never plotted as a value."""
+    for b, why in untrained_batches(t).items():
+        ax.axvline(b, color="red", linewidth=0.9, linestyle=":")
+        ax.annotate(why, (b, 0.5), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, color="red",
+                    ha="right", va="center")
+    for b, (k, n) in partly_failed_batches(t).items():
+        ax.annotate(f"{k}/{n} left out", (b, 0.02), xycoords=("data", "axes fraction"), fontsize=6, color="red",
+                    ha="center")
+
+
+def error_bars(ax, spread: pd.DataFrame, marker: str, color: str, label: str) -> None:
+    """Mean over the seeds that trained, min–max as error bars."""
+    mean = spread["mean"].to_numpy()
+    ax.errorbar(spread["batch"], mean, yerr=[mean - spread["min"].to_numpy(), spread["max"].to_numpy() - mean],
+                fmt=marker + "-", color=color, capsize=3, markersize=4, linewidth=1.2, label=label)
+
+
+def batch_axis(ax, t: pd.DataFrame) -> None:
+    batches = sorted(int(b) for b in t["batch"].unique())
+    ax.set_xscale("log")
+    if batches:
+        ax.set_xticks(batches, [str(b) for b in batches])
+        ax.set_xticks([], minor=True)
+        ax.set_xlim(batches[0] / 1.6, batches[-1] * 1.6)
+    ax.set_xlabel("batch size (log)")
 
 
 def figures(cfg: Config, res: Result) -> list[FigureSpec]:
-    t = trained(cfg, res)
-    fig, (ax1, ax2) = plots.new_figure(1, 2, height=3.4)
-    for c, e in zip(plots.COLORS, cfg.eps):
-        ax1.plot(t["batch"], t[sharpness_column(e)], "o-", color=c, label=f"ε = {e:g}")
-    ax1.set(xscale="log", xlabel="batch size (log)", ylabel="ε-sharpness φ", title="Sharpness")
-    ax1.legend(fontsize=8)
-    ax2.plot(t["batch"], t["jacobian"], "^-", color=plots.COLORS[2], label="Jacobian sensitivity (a)")
-    ax2.set(xscale="log", xlabel="batch size (log)", ylabel="sensitivity", title="Sensitivity")
-    ax2.legend(fontsize=8)
-    return [FigureSpec("sharpness", "ε-sharpness (left) and Jacobian sensitivity (right) of the models trained with "
-                                    "each batch size.", fig)]
+    t = per_model(cfg, res)
+    fig, axes = plots.new_figure(2, len(BATCH_SWEEPS), width=7.2, height=5.6, sharey="row")
+    for j, sweep in enumerate(BATCH_SWEEPS):
+        s = sweep_models(t, sweep)
+        top, bottom = axes[j], axes[len(BATCH_SWEEPS) + j]
+        for c, e in zip(plots.COLORS, cfg.eps):
+            error_bars(top, seed_spread(s, sharpness_column(e)), "o", c, f"ε = {e:g}")
+        error_bars(bottom, seed_spread(s, "jacobian"), "^", plots.COLORS[2], "Jacobian sensitivity (a)")
+        for ax in (top, bottom):
+            batch_axis(ax, s)
+            mark_untrained(ax, s)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+        top.set(title=f"ε-sharpness, {SWEEP_LABELS[sweep]}", ylabel="ε-sharpness φ" if j == 0 else "")
+        bottom.set(title=f"Sensitivity, {SWEEP_LABELS[sweep]}", ylabel="Jacobian sensitivity" if j == 0 else "")
+    return [FigureSpec("sharpness", "ε-sharpness (top) and Jacobian sensitivity (bottom) against the batch size, at "
+                                    "one learning rate (left) and with the rate scaled with the batch (right): mean "
+                                    "over the seeds that trained, error bars min–max. A red dotted line marks a batch "
+                                    "size at which no seed trained; where only some failed, the rest are averaged "
+                                    "(the table lists every model).", fig)]
 
 
 def tables(cfg: Config, res: Result) -> list[TableSpec]:
     t = per_model(cfg, res)
-    frame = pd.DataFrame({"batch": t["batch"], "train loss": t["train_loss"], "test loss": t["test_loss"],
+    frame = pd.DataFrame({"sweep": t["sweep"].map(SWEEP_LABELS), "batch": t["batch"],
+                          "lr": [f"{v:.3g}" for v in t["lr"]], "seed": t["seed"],
+                          "train loss": t["train_loss"], "test loss": t["test_loss"],
                           **{f"φ (ε = {e:g})": t[sharpness_column(e)] for e in cfg.eps},
-                          "Jacobian sensitivity": t["jacobian"]})
-    return [TableSpec("sharpness", "ε-sharpness and sensitivity per batch size.", frame)]
+                          "Jacobian sensitivity": t["jacobian"], "state": t["state"]})
+    return [TableSpec("sharpness", "ε-sharpness and Jacobian sensitivity of every model of both batch-size sweeps; "
+                                   "models that failed to train or diverged are marked and left out of the figure's "
+                                   "means and of every correlation.", frame)]
 
 
-def findings(cfg: Config, res: Result) -> list[Finding]:
-    t = trained(cfg, res)
-    if t.empty:
-        return []
-    out = []
-    logb = np.log(t["batch"])
+def spearman(x: pd.Series, y: pd.Series) -> float | None:
+    """Spearman's rank correlation over the pairs where both are finite; None when undefined (fewer than MIN_MODELS
+    pairs, or one side constant)."""
+    ok = np.isfinite(x.to_numpy(float)) & np.isfinite(y.to_numpy(float))
+    if ok.sum() < MIN_MODELS:
+        return None
+    r = float(x[ok].corr(y[ok], method="spearman"))
+    return r if math.isfinite(r) else None
+
+
+def direction(r: float) -> str:
+    """How sharpness moves with the batch size, from its Spearman correlation r."""
+    return "rises" if r > TREND else "falls" if r < -TREND else "shows no clear trend"
+
+
+def gap_relation(r: float) -> str:
+    """How sharpness relates to the generalisation gap, from their Spearman correlation r."""
+    return ("tracks the gap" if r > TREND else "is anti-correlated with the gap" if r < -TREND else
+            "shows no clear relation to the gap")
+
+
+def lr_text(s: pd.DataFrame) -> str:
+    """The sweep's learning rate(s) in words."""
+    lo, hi = s["lr"].min(), s["lr"].max()
+    return f"lr {lo:.3g}" if lo == hi else f"lr {lo:.3g} to {hi:.3g}"
+
+
+def gap(s: pd.DataFrame) -> pd.Series:
+    return s["test_loss"] - s["train_loss"]
+
+
+def vs_batch(cfg: Config, s: pd.DataFrame, sweep: str) -> list[Finding]:
+    """Per ε: how φ moves with the batch size over the models of one sweep that trained."""
+    ok, out = trained_models(s), []
     for e in cfg.eps:
-        col = t[sharpness_column(e)]
-        r = float(logb.corr(col, method="spearman"))
+        col = sharpness_column(e)
+        r = spearman(np.log(ok["batch"].astype(float)), ok[col])
+        if r is None:
+            continue
+        spread = seed_spread(s, col)
         verdict = ("larger batches end in sharper minima, as Keskar et al. (2017) report" if r > TREND else
                    "larger batches end in flatter minima here, contrary to Keskar et al. (2017)" if r < -TREND else
                    "no clear trend with batch size in these runs")
-        out.append(Finding(f"sharpness-vs-batch.{name_part(e)}",
-                           "At ε = {e}, sharpness goes from {lo:sig} (batch {b0:int}) to {hi:sig} (batch {b1:int}); "
-                           "Spearman correlation with batch size {r:sig}: " + verdict + ".",
-                           {"e": f"{e:g}", "lo": float(col.iloc[0]), "b0": int(t["batch"].iloc[0]),
-                            "hi": float(col.iloc[-1]), "b1": int(t["batch"].iloc[-1]), "r": r}))
-    gap = t["test_loss"] - t["train_loss"]
-    r = float(t[sharpness_column(cfg.eps[0])].corr(gap, method="spearman"))
-    what = ("sharper models generalised worse, in line with Keskar et al. (2017)" if r > TREND else
-            "sharper models generalised better here, so sharpness does not explain the gap in these runs"
+        out.append(Finding(f"sharpness-vs-batch.{sweep}.{name_part(e)}",
+                           "With {label} ({lr}), at ε = {e}, sharpness {w} with the batch size over the {n:int} models "
+                           "that trained (Spearman {r:sig} with log batch size); its mean over the seeds goes from "
+                           "{lo:sig} at batch {b0:int} to {hi:sig} at batch {b1:int}: " + verdict + ".",
+                           {"label": SWEEP_LABELS[sweep], "lr": lr_text(s), "e": f"{e:g}", "w": direction(r),
+                            "n": int(ok[col].notna().sum()), "r": r, "lo": float(spread["mean"].iloc[0]),
+                            "b0": int(spread["batch"].iloc[0]), "hi": float(spread["mean"].iloc[-1]),
+                            "b1": int(spread["batch"].iloc[-1])}))
+    return out
+
+
+def vs_gap(cfg: Config, s: pd.DataFrame, sweep: str) -> tuple[list[Finding], float | None]:
+    """How φ (at the first ε) relates to the generalisation gap over the models of one sweep that trained, and the
+    correlation (None when undefined)."""
+    ok, e = trained_models(s), cfg.eps[0]
+    r = spearman(ok[sharpness_column(e)], gap(ok))
+    if r is None:
+        return [], None
+    what = ("sharper models had the larger gap, in line with Keskar et al. (2017)" if r > TREND else
+            "sharper models had the smaller gap here, so sharpness does not explain the gap in these runs"
             if r < -TREND else "no clear relation in these runs")
-    out.append(Finding("sharpness-vs-gap", "Across the batch sizes, sharpness and the generalisation gap (test − train "
-                                           "loss) have a Spearman correlation of {r:sig}: " + what + ".",
-                       {"r": r}))
+    return [Finding(f"sharpness-vs-gap.{sweep}",
+                    "With {label}, sharpness at ε = {e} and the generalisation gap (test − train loss) have a Spearman "
+                    "correlation of {r:sig} over the {n:int} models that trained: " + what + ".",
+                    {"label": SWEEP_LABELS[sweep], "e": f"{e:g}", "r": r,
+                     "n": int(np.isfinite(ok[sharpness_column(e)]).sum())})], r
+
+
+def left_out(s: pd.DataFrame, sweep: str) -> list[Finding]:
+    """Which models of one sweep did not train (failed or diverged) and so are in no mean or trend."""
+    bad = s[~s["ok"]]
+    if bad.empty:
+        return []
+    groups = [f"{state} at batch {int(b)} (seed{'s' if len(g) > 1 else ''} {', '.join(str(int(x)) for x in g['seed'])})"
+              for (state, b), g in bad.groupby(["state", "batch"], sort=False)]
+    return [Finding(f"left-out.{sweep}", "With {label}, {k:int} of {n:int} models are left out of the means and "
+                    "trends: {which}.",
+                    {"label": SWEEP_LABELS[sweep], "k": len(bad), "n": len(s), "which": "; ".join(groups)})]
+
+
+def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: float, r_scaled: float) -> Finding:
+    """Whether sharpness tracks the gap where training is matched (scaled lr), against the fixed-lr sweep, whose
+    larger batches take fewer steps at equal epochs. The scaled sweep is only called matched when its training losses
+    span no wider a range than the fixed-lr sweep's: the scaling rule is meant to match training, not proven to."""
+    fixed, scaled = sweep_models(t, "batch"), sweep_models(t, "scaled")
+    b0, b1 = int(fixed["batch"].min()), int(fixed["batch"].max())
+    fl, sl = trained_models(fixed)["train_loss"], trained_models(scaled)["train_loss"]
+    matched = sl.max() - sl.min() <= fl.max() - fl.min()
+    where = ("its training losses span {slo:sig} to {shi:sig}, no wider. Where training is matched, "
+             if matched else "yet its training losses span {slo:sig} to {shi:sig}, wider, so its training is not "
+             "matched. In the scaled sweep, ")
+    same = gap_relation(r_fixed) == gap_relation(r_scaled)
+    verdict = ("the two sweeps agree, so scaling the rate with the batch does not change the relation" if same else
+               "the two sweeps differ, so the fixed-lr relation cannot be put down to the batch size alone")
+    return Finding("sharpness-vs-gap.compared",
+                   "The fixed-lr sweep confounds batch size with the number of steps: at equal epochs batch {b0:int} "
+                   "takes about {steps:ratio} as many steps as batch {b1:int}, and the training losses of its models "
+                   "that trained span {flo:sig} to {fhi:sig}. The scaled sweep scales the rate with the batch to match "
+                   "training; " + where + "sharpness at ε = {e} {ws} (Spearman {rs:sig}); at a fixed lr it {wf} "
+                   "({rf:sig}): " + verdict + ".",
+                   {"b0": b0, "b1": b1, "steps": b1 / b0, "flo": float(fl.min()), "fhi": float(fl.max()),
+                    "slo": float(sl.min()), "shi": float(sl.max()), "e": f"{cfg.eps[0]:g}",
+                    "ws": gap_relation(r_scaled), "rs": r_scaled, "wf": gap_relation(r_fixed), "rf": r_fixed})
+
+
+def findings(cfg: Config, res: Result) -> list[Finding]:
+    t = per_model(cfg, res)
+    out, r_gap = [], {}
+    for sweep in BATCH_SWEEPS:
+        s = sweep_models(t, sweep)
+        if s.empty:
+            continue
+        gap_findings, r_gap[sweep] = vs_gap(cfg, s, sweep)
+        out += left_out(s, sweep) + vs_batch(cfg, s, sweep) + gap_findings
+    fixed_batches = sweep_models(t, "batch")["batch"].nunique()
+    r_fixed, r_scaled = r_gap.get("batch"), r_gap.get("scaled")
+    if r_fixed is not None and r_scaled is not None and fixed_batches > 1:
+        out.append(sweeps_compared(cfg, t, r_fixed, r_scaled))
     return out
