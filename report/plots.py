@@ -74,8 +74,14 @@ def seed_points(ax, frame, x: str, y: str, fmt: str, color: str, label: str) -> 
                 capsize=2.5, markersize=4, linewidth=1.1, elinewidth=0.8, label=label)
 
 
-def mark_failed(ax, xs, label: str = "failed to train") -> None:
-    """A red dotted line at each x where no run trained, labelled, so a missing point reads as a failure."""
-    for x in xs:
-        ax.axvline(x, color="red", linewidth=0.8, linestyle=":")
-        ax.annotate(label, (x, 0.5), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, color="red")
+def mark_failed(ax, failed: dict, partly: dict | None = None) -> None:
+    """A red dotted line, labelled with why (e.g. "failed to train"), at each x of `failed` where no run trained, and
+    a note "k/n left out" at each x of `partly` (x: (k, n)) where only some did: a run that failed is marked, never
+    plotted as a value."""
+    for x, why in failed.items():
+        ax.axvline(x, color="red", linewidth=0.9, linestyle=":")
+        ax.annotate(why, (x, 0.5), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, color="red",
+                    ha="right", va="center")
+    for x, (k, n) in (partly or {}).items():
+        ax.annotate(f"{k}/{n} left out", (x, 0.02), xycoords=("data", "axes fraction"), fontsize=6, color="red",
+                    ha="center")

@@ -33,6 +33,18 @@ def run_state(diverged_epoch: int, failed: bool) -> str:
     return f"diverged (epoch {diverged_epoch})" if diverged_epoch else "failed to train" if failed else "trained"
 
 
+def failed_points(rows: pd.DataFrame, column: str, ok: str = "trained") -> dict:
+    """The values of a swept `column` at which no run trained (by the boolean column `ok`), each with why: for a
+    figure to mark, never to plot."""
+    return {v: "diverged" if (g["diverged_epoch"] > 0).all() else "failed to train"
+            for v, g in rows.groupby(column) if not g[ok].any()}
+
+
+def partly_failed_points(rows: pd.DataFrame, column: str, ok: str = "trained") -> dict:
+    """The values of a swept `column` at which some runs trained and some did not: (runs that did not, runs)."""
+    return {v: (int((~g[ok]).sum()), len(g)) for v, g in rows.groupby(column) if 0 < (~g[ok]).sum() < len(g)}
+
+
 SETTLE_BAND = 0.1  # a loss has settled once it stays within this fraction of its final value ...
 SETTLE_SMOOTHING = 0.01  # ... smoothed by a running median over this share of the epochs
 STILL_FALLING = 0.9  # a curve that settles only after this share of its epochs is still falling

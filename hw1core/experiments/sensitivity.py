@@ -41,7 +41,7 @@ class Config:
 @dataclass(frozen=True)
 class Result:
     steps: int
-    # One row per trained model, sweeps in SWEEPS order, then seeds: sweep, seed, batch, lr, steps, diverged_epoch,
+    # One row per trained model, seed by seed, sweeps in SWEEPS order: sweep, seed, batch, lr, steps, diverged_epoch,
     # train/test loss and accuracy (evaluation mode), jacobian and loss_grad (the two sensitivities).
     runs: pd.DataFrame
     weights: Annotated[np.ndarray, Dims("run", "param")]  # each model's weights, in the rows' order
@@ -86,10 +86,11 @@ def measure(cfg: Config, run: recipes.CifarRun, ctx: RunContext) -> Sensitivitie
 
 
 def measured(cfg: Config) -> list[tuple[str, int, recipes.CifarRun, Part]]:
-    """(sweep, seed, trained model, its sensitivities) for every model: sweeps in SWEEPS order, then seeds."""
+    """(sweep, seed, trained model, its sensitivities) for every model, seed by seed (a build that stops early has
+    whole sweeps of the first seeds), then in SWEEPS order."""
     out = []
-    for sweep in SWEEPS:
-        for seed in range(cfg.seeds):
+    for seed in range(cfg.seeds):
+        for sweep in SWEEPS:
             for i, r in enumerate(sweep_runs(cfg, sweep, seed)):
                 part = Part(f"{sweep}-{i}-seed-{seed}", Sensitivities, functools.partial(measure, cfg, r),
                             needs=(recipes.model_part(r),))

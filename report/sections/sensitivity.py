@@ -11,7 +11,7 @@ from hw1core.experiments.sensitivity import Config, Result, scaled_lr
 from .. import plots
 from ..format import sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
-from ..training import FAILED_RULE, run_state, trained
+from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained
 
 TITLE = "Flatness vs generalization, part 2: sensitivity"
 PART = "HW1-3 Generalization"
@@ -86,11 +86,6 @@ def sweep_rows(res: Result, sweep: str) -> pd.DataFrame:
     return t[t["sweep"] == sweep].sort_values([column, "seed"])
 
 
-def failed_values(rows: pd.DataFrame, column: str) -> list:
-    """The swept values at which no seed trained."""
-    return [v for v, g in rows.groupby(column) if not g["trained"].any()]
-
-
 def sweep_figure(res: Result, sweep: str, column: str, var: str, metric: str) -> FigureSpec:
     t = sweep_rows(res, sweep)
     ok = t[t["trained"]]
@@ -100,7 +95,7 @@ def sweep_figure(res: Result, sweep: str, column: str, var: str, metric: str) ->
     plots.seed_points(ax, ok, column, f"test_{metric}", "s--", plots.COLORS[0], f"test {metric}")
     plots.seed_points(right, ok, column, "jacobian", "^-", plots.COLORS[1], "sensitivity (a) Jacobian")
     plots.seed_points(right, ok, column, "loss_grad", "v:", plots.COLORS[3], "sensitivity (b) loss gradient")
-    plots.mark_failed(ax, failed_values(t, column))
+    plots.mark_failed(ax, failed_points(t, column), partly_failed_points(t, column))
     ax.set(xscale="log", xlabel=f"{var} (log)", yscale="log" if metric == "loss" else "linear",
            title=f"{metric.capitalize()} and sensitivity vs {var}")
     ax.set_ylabel(("cross-entropy (log)" if metric == "loss" else "accuracy"), color=plots.COLORS[0])

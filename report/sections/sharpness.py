@@ -11,7 +11,7 @@ from hw1core.experiments.sharpness import BATCH_SWEEPS, Config, Result
 
 from .. import plots
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
-from ..training import FAILED_RULE, run_state, trained
+from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained
 
 TITLE = "Bonus: a flatness measure (ε-sharpness)"
 PART = "HW1-3 Generalization"
@@ -79,44 +79,6 @@ def seed_spread(t: pd.DataFrame, column: str) -> pd.DataFrame:
     return ok.groupby("batch")[column].agg(["mean", "min", "max"]).reset_index()
 
 
-def untrained_batches(t: pd.DataFrame) -> dict[int, str]:
-    """The batch sizes at which no seed trained, each with why: 'diverged' when every seed diverged, else 'failed to
-    train' (it is marked in the figure, never plotted as a value)."""
-    out = {}
-    for b, g in t.groupby("batch"):
-        if not g["ok"].any():
-            out[int(b)] = "diverged" if (g["diverged_epoch"] > 0).all() else "failed to train"
-    return out
-
-
-def partly_failed_batches(t: pd.DataFrame) -> dict[int, tuple[int, int]]:
-    """The batch sizes where some but not all seeds trained: (seeds that did not, seeds)."""
-    out = {}
-    for b, g in t.groupby("batch"):
-        if 0 < (~g["ok"]).sum() < len(g):
-            out[int(b)] = (int((~g["ok"]).sum()), len(g))
-    return out
-
-
-def mark_untrained(ax, t: pd.DataFrame) -> None:
-    """A batch size with no trained seed as a red dotted line, one with some as a note: a model that failed is
-    marked, never plotted as a value."""
-    for b, why in untrained_batches(t).items():
-        ax.axvline(b, color="red", linewidth=0.9, linestyle=":")
-        ax.annotate(why, (b, 0.5), xycoords=("data", "axes fraction"), rotation=90, fontsize=7, color="red",
-                    ha="right", va="center")
-    for b, (k, n) in partly_failed_batches(t).items():
-        ax.annotate(f"{k}/{n} left out", (b, 0.02), xycoords=("data", "axes fraction"), fontsize=6, color="red",
-                    ha="center")
-
-
-def error_bars(ax, spread: pd.DataFrame, marker: str, color: str, label: str) -> None:
-    """Mean over the seeds that trained, min–max as error bars."""
-    mean = spread["mean"].to_numpy()
-    ax.errorbar(spread["batch"], mean, yerr=[mean - spread["min"].to_numpy(), spread["max"].to_numpy() - mean],
-                fmt=marker + "-", color=color, capsize=3, markersize=4, linewidth=1.2, label=label)
-
-
 def batch_axis(ax, t: pd.DataFrame) -> None:
     batches = sorted(int(b) for b in t["batch"].unique())
     ax.set_xscale("log")
@@ -134,11 +96,12 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
         s = sweep_models(t, sweep)
         top, bottom = axes[j], axes[len(BATCH_SWEEPS) + j]
         for c, e in zip(plots.COLORS, cfg.eps):
-            error_bars(top, seed_spread(s, sharpness_column(e)), "o", c, f"ε = {e:g}")
-        error_bars(bottom, seed_spread(s, "jacobian"), "^", plots.COLORS[2], "Jacobian sensitivity (a)")
+            plots.seed_points(top, trained_models(s), "batch", sharpness_column(e), "o-", c, f"ε = {e:g}")
+        plots.seed_points(bottom, trained_models(s), "batch", "jacobian", "^-", plots.COLORS[2],
+                          "Jacobian sensitivity (a)")
         for ax in (top, bottom):
             batch_axis(ax, s)
-            mark_untrained(ax, s)
+            plots.mark_failed(ax, failed_points(s, "batch", ok="ok"), partly_failed_points(s, "batch", ok="ok"))
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
         top.set(title=f"ε-sharpness, {SWEEP_LABELS[sweep]}", ylabel="ε-sharpness φ" if j == 0 else "")
