@@ -56,8 +56,8 @@ def gauss_newton_eigenvalues(stack: Stack, k: int, x: torch.Tensor) -> np.ndarra
     The rest of the Hessian, (2/N)·Σᵢ rᵢ∇²fᵢ, shrinks with the residuals rᵢ: near a fitted minimum the Hessian has
     about as many non-negligible eigenvalues as this term has, however many parameters the model has."""
     output, flat = model_in_float64(stack, k, x)
-    jacobian = jacrev(output)(flat).reshape(len(x), -1)
-    return (2 / len(x) * torch.linalg.svdvals(jacobian) ** 2).cpu().numpy()
+    jacobian = jacrev(output)(flat).reshape(-1, flat.numel())  # one row per output value
+    return (2 / len(jacobian) * torch.linalg.svdvals(jacobian) ** 2).cpu().numpy()
 
 
 def hessian_eigenvalues(stack: Stack, k: int, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:

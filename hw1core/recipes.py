@@ -65,7 +65,8 @@ def train_model(run: CifarRun, ctx: RunContext) -> TrainedModel:
 
 
 def model_name(run: CifarRun) -> str:
-    return f"{run.arch} batch {run.train.batch_size} lr {run.train.lr:g}"
+    """How a shared model is named in progress bars, errors and timings: unique per architecture and training."""
+    return f"{run.arch} batch {run.train.batch_size} lr {run.train.lr:.3g} seed {run.train.seed}"
 
 
 def model_part(run: CifarRun) -> Part:

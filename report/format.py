@@ -44,6 +44,13 @@ def render_finding(finding: Finding) -> str:
     return _FindingFormatter().format(finding.template, **finding.values)
 
 
+def seeds_named(seeds: list[int]) -> str:
+    """Seed numbers in words: 'seed 1', 'seeds 0 and 2', 'seeds 0, 1 and 3'."""
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    return "seeds " + ", ".join(str(s) for s in seeds[:-1]) + f" and {seeds[-1]}"
+
+
 def schedule_text(lr: float, step_size: int, gamma: float, epochs: int) -> str:
     """A learning-rate schedule in words: its cuts, the rate it ends at, and where it falls to a thousandth of the
     start (where this project ends its CIFAR-10 training)."""

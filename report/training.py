@@ -45,6 +45,14 @@ def partly_failed_points(rows: pd.DataFrame, column: str, ok: str = "trained") -
     return {v: (int((~g[ok]).sum()), len(g)) for v, g in rows.groupby(column) if 0 < (~g[ok]).sum() < len(g)}
 
 
+def training_spread(rows: pd.DataFrame, column: str) -> float:
+    """How unequally a sweep's points trained: the largest over the smallest mean final training loss (over the
+    seeds) of the values of `column`, among the runs in `rows` (those that trained). The scaled batch sweep is only
+    called matched where this is no larger than at one learning rate."""
+    means = rows.groupby(column)["train_loss"].mean()
+    return float(means.max() / means.min())
+
+
 SETTLE_BAND = 0.1  # a loss has settled once it stays within this fraction of its final value ...
 SETTLE_SMOOTHING = 0.01  # ... smoothed by a running median over this share of the epochs
 STILL_FALLING = 0.9  # a curve that settles only after this share of its epochs is still falling

@@ -18,7 +18,7 @@ TINY = ["--set", "simulate.train.epochs=30", "--set", "simulate.seeds=2", "--set
         "--set", "minimal-ratio.runs=5", "--set", "minimal-ratio.epochs=50", "--set", "minimal-ratio.gn_steps=20",
         "--set", "error-surface.train.epochs=1", "--set", "error-surface.n_train=300",
         "--set", "error-surface.n_eval=100", "--set", "error-surface.grid=5", "--set", "random-labels.train.epochs=2",
-        "--set", "random-labels.data.n_train=300", "--set", "random-labels.data.n_test=200"]
+        "--set", "random-labels.sizes=300", "--set", "random-labels.n_test=200"]
 for _exp in ("param-count", "interpolation", "sensitivity"):
     TINY += ["--set", f"{_exp}.train.epochs=1", "--set", f"{_exp}.data.n_train=200", "--set", f"{_exp}.data.n_test=100",
              "--set", f"{_exp}.n_eval_train=100"]

@@ -99,3 +99,27 @@ def test_a_shared_cifar_model_evaluates_only_after_training(tmp_path, monkeypatc
     out = recipes.train_cifar(run, ctx)
     assert len(calls) == 2  # the final training-set and test-set metrics, not one per epoch
     assert 0 <= out.final_test_acc <= 1 and out.steps == 9 and out.weights.shape == (engine.Stack("CNN-21", [0]).flat_params().shape[1],)
+
+
+def random_labels_result(sizes: list[int], memorised_at: list[int], epochs: int = 100):
+    """Training accuracy rising linearly to 1 at each run's given epoch (0: reaching only 0.6 by the end)."""
+    e = np.arange(1, epochs + 1)
+    acc = np.stack([np.minimum(1.0, e / m) if m else 0.6 * e / epochs for m in memorised_at])
+    loss = 2.3 * (1.05 - acc)
+    rows = len(sizes)
+    cfg = random_labels.Config(sizes=tuple(sizes))
+    return cfg, random_labels.Result(0, np.array(sizes), np.full(rows, 0.1), loss, acc, 2.3 + 0 * loss,
+                                     np.full((rows, epochs), 0.1), np.zeros(rows, int))
+
+
+def test_random_labels_reports_the_epochs_to_memorise_by_size_in_size_order():
+    from report.format import render_finding
+    from report.sections import random_labels as section
+    # sizes given out of order: the comparison runs from the smallest to the largest memorised set
+    cfg, res = random_labels_result([5000, 2500, 20000], [60, 30, 0])
+    found = {f.name: render_finding(f) for f in section.findings(cfg, res)}
+    # accuracy e/m first reaches 0.9 at epoch ceil(0.9·m): 27 for m = 30, 54 for m = 60
+    assert "grew with the training set: 27 on 2,500 images, 54 on 5,000" in found["time-to-memorise"]
+    assert "not memorised yet" in found["not-memorised.20000"] and "60.0%" in found["not-memorised.20000"]
+    table = section.tables(cfg, res)[0].frame
+    assert table["epoch at 90%"].tolist() == ["54", "27", "not in 100"]

@@ -79,3 +79,31 @@ def test_pooling_before_relu_is_the_same_function_with_the_same_gradients(name):
         grads.append((out.detach(), [p.grad.clone() for p in net.parameters()]))
     assert torch.equal(grads[0][0], grads[1][0])
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads[0][1], grads[1][1]))
+
+
+def kinks(arch: str, seed: int) -> torch.Tensor:
+    """Where the first layer's units of a 1-D fit change slope: x = −b/w (the input layer has fan-in 1)."""
+    torch.manual_seed(seed)
+    first = models.build(arch)[0]
+    return (-first.bias / first.weight[:, 0]).detach()
+
+
+def test_function_fits_start_with_their_kinks_spread_over_the_inputs():
+    """Zero biases put every first-layer kink of MLP-shallow at x = 0; nn.Linear's biases (±1 for fan-in 1) put
+    about a third of its 190 inside [−1, 1], with both signs."""
+    x = torch.cat([kinks("MLP-shallow", s) for s in range(3)])
+    inside = x[(x > -1) & (x < 1)]
+    assert len(inside) > 0.2 * len(x) and (inside < -0.3).any() and (inside > 0.3).any()
+
+
+def test_zero_biases_zeroes_every_bias_of_a_stack_and_no_weight():
+    from hw1core import engine
+    stack = engine.Stack("MLP-middle", [0, 1])
+    weights = {n: v.clone() for n, v in stack.params.items() if n.endswith("weight")}
+    assert any(v.abs().sum() > 0 for n, v in stack.params.items() if n.endswith("bias"))
+    models.zero_biases(stack.params)
+    assert all((v == 0).all() for n, v in stack.params.items() if n.endswith("bias"))
+    assert all(torch.equal(stack.params[n], v) for n, v in weights.items())
+    x = torch.linspace(-1, 1, 9).unsqueeze(1)
+    with torch.no_grad():  # with zero biases a LeakyReLU network is positively homogeneous: f(2x) = 2·f(x)
+        assert torch.allclose(stack(2 * x, shared=True), 2 * stack(x, shared=True), atol=1e-5)

@@ -9,7 +9,7 @@ from hw1core import models
 from hw1core.experiments.interpolation import Config, Lines, Result
 
 from .. import plots
-from ..format import fmt_number, sweep_schedule_text
+from ..format import fmt_number, seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import FAILED_RULE, failed_to_train, run_state
 
@@ -27,13 +27,6 @@ TABLES = ("ends",)
 
 def architectures(cfg: Config) -> list[str]:
     return [cfg.model]
-
-
-def seeds_named(seeds: list[int]) -> str:
-    """Seed numbers in words: 'seed 1', 'seeds 0 and 2', 'seeds 0, 1 and 3'."""
-    if len(seeds) == 1:
-        return f"seed {seeds[0]}"
-    return "seeds " + ", ".join(str(s) for s in seeds[:-1]) + f" and {seeds[-1]}"
 
 
 def plural(n: int, word: str = "seed") -> str:

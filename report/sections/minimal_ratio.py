@@ -50,10 +50,9 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
                               "same τ) is measured at every end point: a count of near-zero eigenvalues far above "
                               f"{p} minus that rank would need another cause"),
         ("Why it is not the symmetry", "LeakyReLU's rescaling symmetry (a hidden unit's incoming weights × c, its "
-                                       "outgoing weights ÷ c) gives at most one flat direction per hidden unit: too "
-                                       "few to explain most of the near-zero count. A ratio below 1 from near-zero "
-                                       "eigenvalues is a flat direction, not a saddle; only eigenvalues below −τ show "
-                                       "a saddle"),
+                                       "outgoing weights ÷ c) gives at most one flat direction per hidden unit "
+                                       f"({hidden_units(cfg.model)} here). A ratio below 1 from near-zero eigenvalues "
+                                       "is a flat direction, not a saddle; only eigenvalues below −τ show a saddle"),
     ]
 
 
@@ -118,8 +117,8 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                     "lo": float(t["ratio"].min()), "hi": float(t["ratio"].max()), "z": float(t["near_zero"].mean()),
                     "p": models.param_count_of(cfg.model), "nlo": float(t["ratio_nonzero"].min()), "nhi": float(t["ratio_nonzero"].max())})]
     p = models.param_count_of(cfg.model)
-    explained = p - t["gauss_newton_rank"]
-    flat, near_zero = float(explained.mean()), float(t["near_zero"].mean())
+    flat_directions = p - t["gauss_newton_rank"]
+    flat, near_zero = float(flat_directions.mean()), float(t["near_zero"].mean())
     match = abs(flat - near_zero) <= 0.1 * near_zero
     out.append(Finding("gauss-newton-rank",
                        "The Gauss–Newton term (2/N)·JᵀJ has on average {rank:sig} eigenvalues above τ (range "

@@ -38,10 +38,12 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
                   f"0–{cfg.runs - 1}, trained together as one stacked model"),
         ("Optimiser", train_text(tc) + ("" if is_regression(cfg) else
                                         f"; on {'all' if not sizes.n_train else f'{sizes.n_train:,}'} training images")),
-        ("Why this schedule", "batch 1000 keeps 8 runs affordable on a CPU; at that batch param-count's learning "
-                              "rate (10× smaller, cut every 10 epochs) left the runs far below the same model's "
-                              "accuracy in param-count, so the paths would show mostly the initialisation. A rate "
-                              "10× larger, held for two thirds of the epochs, trains them"),
+        ("Why this schedule", f"batch {tc.batch_size} at lr {tc.lr:g}, held for "
+                              f"{tc.step_size or tc.epochs} of {tc.epochs} epochs. The full profile's batch 1000 keeps "
+                              "8 runs affordable on a CPU, but at that batch param-count's schedule (lr 4e-4, cut "
+                              "every 10 epochs) left the runs far below the same model's accuracy in param-count, "
+                              "so the paths showed mostly the initialisation; 10× the rate, held for two thirds of "
+                              "the epochs, trains them"),
         ("Recording cycle", f"all weights at initialisation and every {cfg.every} epochs"),
         ("Reduction", "PCA to 2 components (scikit-learn), fitted once over every recorded vector of all runs together, "
                       "so all runs share one basis; the same for the first layer alone"),

@@ -10,7 +10,7 @@ from hw1core.experiments.param_count import Config, Result
 from .. import plots
 from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
-from ..training import FAILED_RULE, run_state, trained
+from ..training import FAILED_RULE, failed_points, run_state, trained
 
 TITLE = "Number of parameters vs generalization"
 PART = "HW1-3 Generalization"
@@ -62,7 +62,7 @@ def versus_params(res: Result, metric: str, label: str, log: bool) -> FigureSpec
     everything = by_size(res)
     t = everything[trained(everything)]
     fig, (ax,) = plots.new_figure(width=6.4, height=3.6)
-    plots.mark_failed(ax, {p: "failed to train" for p in everything.loc[~trained(everything), "params"]})
+    plots.mark_failed(ax, failed_points(everything.assign(trained=trained(everything)), "params"))
     ax.plot(t["params"], t[f"train_{metric}"], "o-", color=plots.COLORS[0], label="train")
     ax.plot(t["params"], t[f"test_{metric}"], "s--", color=plots.COLORS[1], label="test")
     ax.set(xscale="log", yscale="log" if log else "linear", xlabel="parameters (log)", ylabel=label,

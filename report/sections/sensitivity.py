@@ -9,9 +9,9 @@ from hw1core import models
 from hw1core.experiments.sensitivity import Config, Result, scaled_lr
 
 from .. import plots
-from ..format import sweep_schedule_text
+from ..format import seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
-from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained
+from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained, training_spread
 
 TITLE = "Flatness vs generalization, part 2: sensitivity"
 PART = "HW1-3 Generalization"
@@ -51,15 +51,15 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Task", f"CIFAR-10 with {cfg.model} ({models.param_count_of(cfg.model):,} params); training images: "
                  f"{'all 50,000' if not cfg.data.n_train else f'{cfg.data.n_train:,}'}; Adam, weight decay "
                  f"{tc.weight_decay:g}, {sweep_schedule_text(tc)}, {tc.epochs} epochs"),
-        ("Seeds", f"{cfg.seeds} per sweep point (seeds 0–{cfg.seeds - 1}: initialisation and shuffling); points show "
-                  "the mean over the seeds that trained, bars their min–max"),
+        ("Seeds", f"{cfg.seeds} ({seeds_named(list(range(cfg.seeds)))}) per sweep point (initialisation and shuffling); points show the mean "
+                  "over the seeds that trained, bars their min–max"),
         ("Batch-size sweep", f"batch {', '.join(map(str, cfg.batch_sizes))} at lr {tc.lr:g} (the homework's sweep). "
                              f"At equal epochs batch {max(cfg.batch_sizes)} takes "
                              f"{max(cfg.batch_sizes) // min(cfg.batch_sizes)}× fewer steps than batch "
                              f"{min(cfg.batch_sizes)}, so this sweep varies the amount of training with the batch"),
-        ("Scaled sweep", f"the same batch sizes with the learning rate scaled, {scaling_text(cfg)} ({scaled}), so "
-                         "that equal epochs give comparable training at the same cost; it separates the batch size "
-                         "from the number of steps"),
+        ("Scaled sweep", f"the same batch sizes with the learning rate scaled, {scaling_text(cfg)} ({scaled}), "
+                         "meant to give comparable training at equal epochs and the same cost, so that the batch size "
+                         "is not confounded with the amount of training; the findings check how well it did"),
         ("Learning-rate sweep", f"lr {', '.join(f'{lr:g}' for lr in cfg.lrs)} at batch {tc.batch_size} (the common "
                                 "batch size)"),
         ("Failed runs", FAILED_RULE),
@@ -160,6 +160,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     for _, r in t[~t["trained"]].iterrows():
         swept = int(r["batch"]) if r["sweep"] != "lr" else name_part(r["lr"])
         how = (f"diverged (non-finite loss) in epoch {int(r['diverged_epoch'])}" if r["diverged_epoch"] else
+               "ended with a non-finite loss" if not np.isfinite(r["train_loss"]) else
                "ended at chance (training loss {loss:sig} against ln 10 = 2.30, accuracy {acc:pct}): it failed to "
                "train")
         out.append(Finding(f"failed.{r['sweep']}.{swept}.seed-{int(r['seed'])}",
@@ -173,25 +174,25 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
 def matched_training(res: Result) -> list[Finding]:
     """How far the two batch-size sweeps are from equal training, and what the gap does in each: Keskar et al.
     (2017) expect large batches to generalise worse where training is matched."""
-    out = []
-    spans = {}
+    rows = {}
     for sweep in ("batch", "scaled"):
         s = sweep_rows(res, sweep)
-        s = s[s["trained"]]
-        if s["batch"].nunique() < 3:
+        rows[sweep] = s[s["trained"]]
+        if rows[sweep]["batch"].nunique() < 3:
             return []
-        means = s.groupby("batch")["train_loss"].mean()
-        spans[sweep] = (float(means.min()), float(means.max()), spearman_with(s, "batch", "gap"))
-    (lo_b, hi_b, gap_b), (lo_s, hi_s, gap_s) = spans["batch"], spans["scaled"]
-    keskar = ("large batches generalise worse where training is matched, as Keskar et al. (2017) report"
-              if gap_s > TREND else "where training is matched, large batches do not generalise worse here, "
-              "unlike Keskar et al. (2017)")
-    out.append(Finding("matched-training",
-                       "At one learning rate the batch sizes' mean final training loss spans {lo_b:sig} to "
-                       "{hi_b:sig}; with the rate scaled it spans {lo_s:sig} to {hi_s:sig} ({ratio_b:ratio} against "
-                       "{ratio_s:ratio} between the extremes). The gap {wb} with the batch size at one rate (Spearman "
-                       "{gb:sig}) and {ws} with the rate scaled ({gs:sig}): " + keskar + ".",
-                       {"lo_b": lo_b, "hi_b": hi_b, "lo_s": lo_s, "hi_s": hi_s, "ratio_b": hi_b / lo_b,
-                        "ratio_s": hi_s / lo_s, "wb": direction(gap_b), "gb": gap_b, "ws": direction(gap_s),
-                        "gs": gap_s}))
-    return out
+    spread = {sweep: training_spread(r, "batch") for sweep, r in rows.items()}
+    gap = {sweep: spearman_with(r, "batch", "gap") for sweep, r in rows.items()}
+    matched = spread["scaled"] <= spread["batch"]
+    if not matched:
+        verdict = "the scaled rate did not match the training either, so neither sweep separates the batch size from it"
+    elif gap["scaled"] > TREND:
+        verdict = "where training is better matched, large batches generalise worse, as Keskar et al. (2017) report"
+    else:
+        verdict = ("where training is better matched, large batches do not generalise worse here, unlike Keskar et al. "
+                   "(2017)")
+    return [Finding("matched-training",
+                    "The batch sizes' mean final training losses differ by up to {sb:ratio} at one learning rate and "
+                    "by up to {ss:ratio} with the rate scaled. The gap {wb} with the batch size at one rate (Spearman "
+                    "{gb:sig}) and {ws} with the rate scaled ({gs:sig}): " + verdict + ".",
+                    {"sb": spread["batch"], "ss": spread["scaled"], "wb": direction(gap["batch"]), "gb": gap["batch"],
+                     "ws": direction(gap["scaled"]), "gs": gap["scaled"]})]

@@ -11,7 +11,7 @@ from hw1core.experiments.sharpness import BATCH_SWEEPS, Config, Result
 
 from .. import plots
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
-from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained
+from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained, training_spread
 
 TITLE = "Bonus: a flatness measure (ε-sharpness)"
 PART = "HW1-3 Generalization"
@@ -22,7 +22,7 @@ FIGURES = ("sharpness",)
 TABLES = ("sharpness",)
 
 TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
-MIN_MODELS = 3  # a rank correlation over fewer models says nothing
+MIN_MODELS = 3  # a rank correlation over fewer models, or over fewer batch sizes, says nothing
 SWEEP_LABELS = {"batch": "fixed lr", "scaled": "scaled lr"}
 assert set(SWEEP_LABELS) == set(BATCH_SWEEPS)
 
@@ -45,7 +45,7 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
                    "clamped to the box, best loss kept (Keskar et al. used L-BFGS-B and released no code); all models "
                    "of both sweeps at once as one stacked model"),
         ("Trends", "Spearman rank correlations over every model that trained (each seed a point), not over the means; "
-                   f"one over fewer than {MIN_MODELS} models is not reported"),
+                   f"one over fewer than {MIN_MODELS} batch sizes is not reported"),
     ]
 
 
@@ -159,6 +159,8 @@ def gap(s: pd.DataFrame) -> pd.Series:
 def vs_batch(cfg: Config, s: pd.DataFrame, sweep: str) -> list[Finding]:
     """Per ε: how φ moves with the batch size over the models of one sweep that trained."""
     ok, out = trained_models(s), []
+    if ok["batch"].nunique() < MIN_MODELS:
+        return out
     for e in cfg.eps:
         col = sharpness_column(e)
         r = spearman(np.log(ok["batch"].astype(float)), ok[col])
@@ -183,6 +185,8 @@ def vs_gap(cfg: Config, s: pd.DataFrame, sweep: str) -> tuple[list[Finding], flo
     """How φ (at the first ε) relates to the generalisation gap over the models of one sweep that trained, and the
     correlation (None when undefined)."""
     ok, e = trained_models(s), cfg.eps[0]
+    if ok["batch"].nunique() < MIN_MODELS:
+        return [], None
     r = spearman(ok[sharpness_column(e)], gap(ok))
     if r is None:
         return [], None
@@ -210,12 +214,13 @@ def left_out(s: pd.DataFrame, sweep: str) -> list[Finding]:
 
 def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: float, r_scaled: float) -> Finding:
     """Whether sharpness tracks the gap where training is matched (scaled lr), against the fixed-lr sweep, whose
-    larger batches take fewer steps at equal epochs. The scaled sweep is only called matched when its training losses
-    span no wider a range than the fixed-lr sweep's: the scaling rule is meant to match training, not proven to."""
+    larger batches take fewer steps at equal epochs. The scaled sweep is only called matched when its training is no
+    more unequal than the fixed-lr sweep's (training.training_spread): the rule is meant to match training, not
+    proven to."""
     fixed, scaled = sweep_models(t, "batch"), sweep_models(t, "scaled")
     b0, b1 = int(fixed["batch"].min()), int(fixed["batch"].max())
     fl, sl = trained_models(fixed)["train_loss"], trained_models(scaled)["train_loss"]
-    matched = sl.max() - sl.min() <= fl.max() - fl.min()
+    matched = training_spread(trained_models(scaled), "batch") <= training_spread(trained_models(fixed), "batch")
     where = ("its training losses span {slo:sig} to {shi:sig}, no wider. Where training is matched, "
              if matched else "yet its training losses span {slo:sig} to {shi:sig}, wider, so its training is not "
              "matched. In the scaled sweep, ")

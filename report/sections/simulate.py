@@ -10,6 +10,7 @@ from hw1core import models
 from hw1core.experiments.simulate import Config, Result
 
 from .. import plots
+from ..format import seeds_named
 from ..layers import FORMULAS, depth
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import SETTLE_BAND, SETTLE_RULE, STILL_FALLING, settled_epoch
@@ -50,11 +51,11 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Loss, optimiser", f"MSE; Adam, lr {cfg.train.lr:g}, weight decay {cfg.train.weight_decay:g}, constant "
                             "learning rate"),
         ("Batch size, epochs", f"{cfg.train.batch_size}, {cfg.train.epochs:,} epochs (reshuffled every epoch)"),
-        ("Seeds", f"{cfg.seeds} per model and function (seeds 0–{cfg.seeds - 1}); bands show min–max over "
-                  "seeds; mean ± sd: the mean and the sample standard deviation (n − 1) over the seeds that did not "
-                  "diverge"),
-        ("Loss recorded", "the full-batch MSE on the 300 training points at the end of every epoch, in evaluation "
-                          "mode (the figures, the table and the convergence rule use it)"),
+        ("Seeds", f"{cfg.seeds} per model and function ({seeds_named(list(range(cfg.seeds)))}); bands show min–max "
+                  "over seeds; mean ± sd and the median: over the seeds that neither diverged nor collapsed, the sd "
+                  "with n − 1"),
+        ("Loss recorded", f"the full-batch MSE on the {cfg.n_train} training points at the end of every epoch (the "
+                          "figures, the table and the convergence rule use it)"),
         ("Converged at", SETTLE_RULE),
         ("Collapsed seeds", f"a seed whose final MSE is at least {AT_MEAN:.0%} of the function's variance predicts "
                             "about a constant: it is counted in the table and left out of the means"),
@@ -75,8 +76,8 @@ AT_MEAN = 0.9  # a run whose final MSE is at least this share of Var(f) on the t
 
 
 def seed_spread(final: np.ndarray) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof 1) over the seeds that neither diverged nor collapsed (NaN in
-    `final`); NaN where undefined."""
+    """Mean and sample standard deviation (ddof 1) over the seeds that neither diverged nor collapsed (those are NaN
+    in `final`); NaN where undefined."""
     ok = final[np.isfinite(final)]
     return (float(ok.mean()) if len(ok) else math.nan), (float(ok.std(ddof=1)) if len(ok) > 1 else math.nan)
 
@@ -90,15 +91,17 @@ def summary(cfg: Config, res: Result) -> pd.DataFrame:
             final = loss[:, -1]
             variance = float(res.target_variance[i])
             collapsed = final >= AT_MEAN * variance
-            epochs = [settled_epoch(run_loss) for run_loss in loss]
+            diverged = res.diverged_epoch[i, j] > 0
+            kept = np.where(collapsed | diverged, np.nan, final)
+            epochs = [settled_epoch(run_loss) for run_loss, out in zip(loss, collapsed | diverged) if not out]
             done = [e for e in epochs if e is not None]
-            mean, sd = seed_spread(np.where(collapsed, np.nan, final))
+            mean, sd = seed_spread(kept)
             rows.append({"function": f, "model": arch, "params": models.param_count_of(arch),
                          "final_loss_mean": mean, "final_loss_sd": sd,
-                         "final_loss_median": float(np.nanmedian(final)) if np.isfinite(final).any() else math.nan,
+                         "final_loss_median": float(np.nanmedian(kept)) if np.isfinite(kept).any() else math.nan,
                          "target_variance": variance, "runs_at_mean": int(collapsed.sum()),
-                         "converged_runs": len(done), "runs": cfg.seeds,
-                         "diverged_runs": int((res.diverged_epoch[i, j] > 0).sum()),
+                         "converged_runs": len(done), "runs": cfg.seeds, "kept_runs": len(epochs),
+                         "diverged_runs": int(diverged.sum()),
                          "converged_epoch_median": float(np.median(done)) if done else math.nan})
     return pd.DataFrame(rows)
 
@@ -144,7 +147,7 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
         "seeds at the mean": [f"{a}/{n}" for a, n in zip(t["runs_at_mean"], t["runs"])],
         "converged at epoch (median)": [f"{e:,.0f}" if c else "still falling" for e, c in
                                         zip(t["converged_epoch_median"], t["converged_runs"])],
-        "runs converged": [f"{c}/{n}" for c, n in zip(t["converged_runs"], t["runs"])],
+        "runs converged": [f"{c}/{n}" for c, n in zip(t["converged_runs"], t["kept_runs"])],
         "runs diverged": t["diverged_runs"],
     })
     return [TableSpec("summary", f"Final training loss (full batch) and convergence epoch per function and model; the "
@@ -185,11 +188,11 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                            "least {share:pct} of its variance ({var:sig}).",
                            {"n": r["runs_at_mean"], "runs": r["runs"], "model": r["model"], "variant": variant,
                             "f": r["function"], "share": AT_MEAN, "var": r["target_variance"]}))
-    conv, total = int(t["converged_runs"].sum()), int(t["runs"].sum())
-    out.append(Finding("converged", "{conv:int} of {total:int} runs settled (their smoothed full-batch loss stayed within "
-                       "{band:pct} of its final value from some epoch before the last {tail:pct} of training); the "
-                       "others were still falling at the end.",
-                       {"conv": conv, "total": total, "band": SETTLE_BAND, "tail": 1 - STILL_FALLING}))
+    conv, kept = int(t["converged_runs"].sum()), int(t["kept_runs"].sum())
+    out.append(Finding("converged", "{conv:int} of the {kept:int} runs that neither diverged nor collapsed settled (their "
+                       "smoothed full-batch loss stayed within {band:pct} of its final value from some epoch before "
+                       "the last {tail:pct} of training); the others were still falling at the end.",
+                       {"conv": conv, "kept": kept, "band": SETTLE_BAND, "tail": 1 - STILL_FALLING}))
     if t["diverged_runs"].sum():
         out.append(Finding("diverged", "{n:int} runs diverged (non-finite loss) and are left out of the means.",
                            {"n": int(t["diverged_runs"].sum())}))
