@@ -119,18 +119,24 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     p = models.param_count_of(cfg.model)
     flat_directions = p - t["gauss_newton_rank"]
     flat, near_zero = float(flat_directions.mean()), float(t["near_zero"].mean())
-    match = abs(flat - near_zero) <= 0.1 * near_zero
+    if abs(flat - near_zero) <= 0.1 * near_zero:
+        compared = "close to the {z:sig} near-zero Hessian eigenvalues: the fit's Jacobian accounts for them"
+    elif near_zero < flat:
+        compared = ("against {z:sig} near-zero Hessian eigenvalues: the residual term (2/N)·Σᵢ rᵢ∇²fᵢ bends about "
+                    "{bent:sig} of the directions JᵀJ leaves flat")
+    else:
+        compared = "against {z:sig} near-zero Hessian eigenvalues, more than JᵀJ leaves flat"
     out.append(Finding("gauss-newton-rank",
                        "The Gauss–Newton term (2/N)·JᵀJ has on average {rank:sig} eigenvalues above τ (range "
                        "{rlo:int}–{rhi:int}): the outputs at the {n:int} training points move in only that many "
-                       "independent directions, which leaves {flat:sig} of the {p:int} directions without first-order "
-                       "curvature, " + ("close to" if match else "unlike") + " the {z:sig} near-zero Hessian "
-                       "eigenvalues; the rescaling symmetry accounts for at most {units:int}. Counted without τ, "
-                       "{pos:sig} eigenvalues per run are positive on average ({plo:int}–{phi:int}).",
+                       "independent directions, which leaves {flat:sig} of the {p:int} directions without curvature "
+                       "from it, " + compared + "; the rescaling symmetry accounts for at most {units:int}. Counted "
+                       "without τ, {pos:sig} eigenvalues per run are positive on average ({plo:int}–{phi:int}).",
                        {"rank": float(t["gauss_newton_rank"].mean()), "rlo": int(t["gauss_newton_rank"].min()),
                         "rhi": int(t["gauss_newton_rank"].max()), "flat": flat, "p": p, "z": near_zero,
-                        "n": cfg.n_train, "units": hidden_units(cfg.model), "pos": float(t["above_zero"].mean()),
-                        "plo": int(t["above_zero"].min()), "phi": int(t["above_zero"].max())}))
+                        "bent": flat - near_zero, "n": cfg.n_train, "units": hidden_units(cfg.model),
+                        "pos": float(t["above_zero"].mean()), "plo": int(t["above_zero"].min()),
+                        "phi": int(t["above_zero"].max())}))
     minima, saddles = int((t["negative"] == 0).sum()), int((t["negative"] > 0).sum())
     out.append(Finding("minima-and-saddles",
                        "{m:int} runs have no eigenvalue below −τ (a minimum up to the flat directions: no descent "

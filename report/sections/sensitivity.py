@@ -28,11 +28,10 @@ TABLES = ("runs",)
 
 TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
 # a sweep's name, the column it varies and what it varies in words
-SWEEPS = (("batch", "batch", "batch size"), ("scaled", "batch", "batch size (learning rate scaled with it)"),
-          ("lr", "lr", "learning rate"))
+SWEEPS = (("batch", "batch", "batch size"), ("scaled", "batch", "batch size"), ("lr", "lr", "learning rate"))
 
 
-SWEEP_WORDS = {"batch": "batch-size", "scaled": "scaled", "lr": "learning-rate"}
+SWEEP_WORDS = {"batch": "batch-size", "scaled": "scaled-rate batch-size", "lr": "learning-rate"}  # "the ... sweep"
 
 
 def architectures(cfg: Config) -> list[str]:
@@ -96,15 +95,17 @@ def sweep_figure(res: Result, sweep: str, column: str, var: str, metric: str) ->
     plots.seed_points(right, ok, column, "jacobian", "^-", plots.COLORS[1], "sensitivity (a) Jacobian")
     plots.seed_points(right, ok, column, "loss_grad", "v:", plots.COLORS[3], "sensitivity (b) loss gradient")
     plots.mark_failed(ax, failed_points(t, column), partly_failed_points(t, column))
-    ax.set(xscale="log", xlabel=f"{var} (log)", yscale="log" if metric == "loss" else "linear",
-           title=f"{metric.capitalize()} and sensitivity vs {var}")
+    rate = " (learning rate scaled with it)" if sweep == "scaled" else ""
+    ax.set(xscale="log", xlabel=f"{var} (log){rate}", yscale="log" if metric == "loss" else "linear",
+           title=f"{metric.capitalize()} and sensitivity vs {var}{', scaled rate' if rate else ''}")
     ax.set_ylabel(("cross-entropy (log)" if metric == "loss" else "accuracy"), color=plots.COLORS[0])
     right.set(yscale="log")
     right.set_ylabel("sensitivity (log)", color=plots.COLORS[1])
     plots.twin_legend(ax, right, loc="best")
     label = "cross-entropy" if metric == "loss" else "accuracy"
     return FigureSpec(f"{sweep}-{metric}", f"Final training and test {label} (left axis) and both sensitivities (right "
-                                           f"axis) against the {var}: mean over the seeds that trained, bars min–max.",
+                                           f"axis) against the {var}{rate}: mean over the seeds that trained, bars "
+                                           "min–max.",
                       fig)
 
 
@@ -146,15 +147,16 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         verdict = "sensitivity tracks the gap, as Novak et al. (2018) found" if agree else \
             "here sensitivity does not track the gap"
         out.append(Finding(f"sensitivity-vs-gap.{sweep}",
-                           "Over the {var} sweep ({n:int} runs that trained), Jacobian sensitivity {wa} with the "
+                           "Over the {title} sweep ({n:int} runs that trained), Jacobian sensitivity {wa} with the "
                            "{var} (Spearman {ra:sig}), the loss-gradient sensitivity {wb} ({rb:sig}) and the "
                            "generalisation gap (test − train loss) {wg} ({rg:sig}): " + verdict + ".",
-                           {"var": var, "n": len(s), "wa": direction(ra), "ra": ra, "wb": direction(rb), "rb": rb,
+                           {"title": SWEEP_WORDS[sweep], "var": var, "n": len(s), "wa": direction(ra), "ra": ra, "wb": direction(rb), "rb": rb,
                             "wg": direction(rg), "rg": rg}))
         if direction(ra) != direction(rb):
             out.append(Finding(f"sensitivities-disagree.{sweep}",
-                               "The two sensitivities disagree over the {var} sweep: (a) {wa} and (b) {wb} with the "
-                               "{var}.", {"var": var, "wa": direction(ra), "wb": direction(rb)}))
+                               "The two sensitivities disagree over the {title} sweep: (a) {wa} and (b) {wb} with the "
+                               "{var}.", {"title": SWEEP_WORDS[sweep], "var": var, "wa": direction(ra),
+                                          "wb": direction(rb)}))
     out += matched_training(res)
     t = with_state(res)
     for _, r in t[~t["trained"]].iterrows():
