@@ -93,7 +93,7 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     ax1.set(xlabel="epoch", ylabel="cross-entropy (log)", yscale="log", title="Loss")
     ax2.axhline(MEMORISED, color="grey", linewidth=0.8, linestyle="--", label=f"memorised ({MEMORISED:.0%})")
     ax2.axhline(0.1, color="grey", linewidth=0.8, linestyle=":", label="chance (10%)")
-    ax2.set(xlabel="epoch", ylabel="accuracy", title="Training accuracy on the shuffled labels", ylim=(0, 1.02))
+    ax2.set(xlabel="epoch", ylabel="accuracy", title="Accuracy on the shuffled labels", ylim=(0, 1.02))
     for ax in (ax1, ax2):
         ax.legend(fontsize=6.5)
         plots.integer_ticks(ax)
