@@ -162,3 +162,15 @@ def test_sigterm_stops_like_ctrl_c_and_the_rerun_resumes(tmp_path, cli):
     again = cli("--out", str(out), *SMALL)
     assert again.returncode == 0, again.stderr
     assert ran(again.stderr) == {"minimal-ratio"}
+
+
+def test_a_sweep_where_no_run_trained_still_draws():
+    """A one-epoch draft can leave every run at chance: the figures mark them and keep drawing (a log axis with no
+    value to scale would stop the whole report)."""
+    import io
+    from fakes import sensitivity_result
+    cfg, res = sensitivity_result([0.2, 0.1, 0.05, 0.02], [0.2, 0.1, 0.05, 0.02])
+    res.runs[["train_loss", "test_loss", "train_acc"]] = [2.31, 2.31, 0.1]
+    for spec in sensitivity.figures(cfg, res):
+        spec.figure.savefig(io.BytesIO(), format="png")
+        assert "failed to train" in [t.get_text() for t in spec.figure.axes[0].texts]

@@ -65,7 +65,7 @@ def versus_params(res: Result, metric: str, label: str, log: bool) -> FigureSpec
     plots.mark_failed(ax, failed_points(everything.assign(trained=trained(everything)), "params"))
     ax.plot(t["params"], t[f"train_{metric}"], "o-", color=plots.COLORS[0], label="train")
     ax.plot(t["params"], t[f"test_{metric}"], "s--", color=plots.COLORS[1], label="test")
-    ax.set(xscale="log", yscale="log" if log else "linear", xlabel="parameters (log)", ylabel=label,
+    ax.set(xscale="log", yscale="log" if log and not t.empty else "linear", xlabel="parameters (log)", ylabel=label,
            title=f"{label.capitalize()} vs number of parameters")
     ax.legend(fontsize=8)
     return FigureSpec(metric, f"Final training and test {label} of the {len(t)} models against their parameter "

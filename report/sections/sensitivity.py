@@ -96,10 +96,11 @@ def sweep_figure(res: Result, sweep: str, column: str, var: str, metric: str) ->
     plots.seed_points(right, ok, column, "loss_grad", "v:", plots.COLORS[3], "sensitivity (b) loss gradient")
     plots.mark_failed(ax, failed_points(t, column), partly_failed_points(t, column))
     rate = " (learning rate scaled with it)" if sweep == "scaled" else ""
-    ax.set(xscale="log", xlabel=f"{var} (log){rate}", yscale="log" if metric == "loss" else "linear",
+    some = not ok.empty  # a log axis needs a value to scale: a sweep where no run trained shows only its marks
+    ax.set(xscale="log", xlabel=f"{var} (log){rate}", yscale="log" if metric == "loss" and some else "linear",
            title=f"{metric.capitalize()} and sensitivity vs {var}{', scaled rate' if rate else ''}")
     ax.set_ylabel(("cross-entropy (log)" if metric == "loss" else "accuracy"), color=plots.COLORS[0])
-    right.set(yscale="log")
+    right.set(yscale="log" if some else "linear")
     right.set_ylabel("sensitivity (log)", color=plots.COLORS[1])
     plots.twin_legend(ax, right, loc="best")
     label = "cross-entropy" if metric == "loss" else "accuracy"
