@@ -83,7 +83,8 @@ def test_tiny_build_writes_html_pdf_and_figures(tiny_build):
     from hw1core.experiments import REGISTRY
     for exp_id in REGISTRY:
         assert f'id="{exp_id}"' in html
-    assert len(list((out / "figures").glob("*.png"))) == 23
+    from report.sections import SECTIONS
+    assert len(list((out / "figures").glob("*.png"))) == sum(len(view.FIGURES) for view in SECTIONS.values())
     assert "DRAFT" in html
 
 

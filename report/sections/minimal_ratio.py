@@ -119,18 +119,18 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     p = models.param_count_of(cfg.model)
     flat_directions = p - t["gauss_newton_rank"]
     flat, near_zero = float(flat_directions.mean()), float(t["near_zero"].mean())
-    if abs(flat - near_zero) <= 0.1 * near_zero:
-        compared = "close to the {z:sig} near-zero Hessian eigenvalues: the fit's Jacobian accounts for them"
+    if abs(flat - near_zero) <= 0.02 * near_zero:
+        compared = "the Hessian has {z:sig} near-zero eigenvalues, about as many: the fit's Jacobian accounts for them"
     elif near_zero < flat:
-        compared = ("against {z:sig} near-zero Hessian eigenvalues: the residual term (2/N)·Σᵢ rᵢ∇²fᵢ bends about "
-                    "{bent:sig} of the directions JᵀJ leaves flat")
+        compared = ("the Hessian has {z:sig} near-zero eigenvalues, {bent:sig} fewer: the residual term "
+                    "(2/N)·Σᵢ rᵢ∇²fᵢ curves about that many of the directions JᵀJ leaves flat")
     else:
-        compared = "against {z:sig} near-zero Hessian eigenvalues, more than JᵀJ leaves flat"
+        compared = "the Hessian has {z:sig} near-zero eigenvalues, more than JᵀJ leaves flat"
     out.append(Finding("gauss-newton-rank",
                        "The Gauss–Newton term (2/N)·JᵀJ has on average {rank:sig} eigenvalues above τ (range "
                        "{rlo:int}–{rhi:int}): the outputs at the {n:int} training points move in only that many "
                        "independent directions, which leaves {flat:sig} of the {p:int} directions without curvature "
-                       "from it, " + compared + "; the rescaling symmetry accounts for at most {units:int}. Counted "
+                       "from it; " + compared + ". The rescaling symmetry accounts for at most {units:int}. Counted "
                        "without τ, {pos:sig} eigenvalues per run are positive on average ({plo:int}–{phi:int}).",
                        {"rank": float(t["gauss_newton_rank"].mean()), "rlo": int(t["gauss_newton_rank"].min()),
                         "rhi": int(t["gauss_newton_rank"].max()), "flat": flat, "p": p, "z": near_zero,
