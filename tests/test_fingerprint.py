@@ -67,7 +67,7 @@ def test_presentation_comments_and_docstrings_leave_every_key_unchanged(tree, re
 
 
 def test_an_edit_to_sensitivitys_sweep_changes_sensitivity_and_sharpness_only(tree):
-    assert changed_after(tree, "hw1core/experiments/sensitivity.py", "batch_size=b))", "batch_size=2 * b))") == \
+    assert changed_after(tree, "hw1core/experiments/sensitivity.py", "run(batch_size=b) for", "run(batch_size=2 * b) for") == \
         {"sensitivity", "sharpness"}
 
 
