@@ -158,7 +158,8 @@ def gap(s: pd.DataFrame) -> pd.Series:
 
 def vs_batch(cfg: Config, s: pd.DataFrame, sweep: str) -> list[Finding]:
     """Per ε: how φ moves with the batch size over the models of one sweep that trained."""
-    ok, out = trained_models(s), []
+    ok = trained_models(s)
+    out: list[Finding] = []
     if ok["batch"].nunique() < MIN_MODELS:
         return out
     for e in cfg.eps:
