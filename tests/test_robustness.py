@@ -174,3 +174,16 @@ def test_a_sweep_where_no_run_trained_still_draws():
     for spec in sensitivity.figures(cfg, res):
         spec.figure.savefig(io.BytesIO(), format="png")
         assert "failed to train" in [t.get_text() for t in spec.figure.axes[0].texts]
+
+
+def test_matched_training_is_claimed_only_where_the_scaled_sweep_trained_more_evenly():
+    from fakes import sensitivity_result
+    cfg, res = sensitivity_result([0.4, 0.3, 0.2, 0.1], [0.5, 0.4, 0.3, 0.2])  # the gap rises along both sweeps
+    batch, scaled = res.runs["sweep"] == "batch", res.runs["sweep"] == "scaled"
+    res.runs.loc[batch, "train_loss"] = [0.5, 0.6, 0.8, 1.0]  # large batches under-fit: 2× the loss
+    res.runs.loc[scaled, "train_loss"] = [0.5, 0.55, 0.6, 0.65]
+    text = lambda: next(render_finding(f) for f in sensitivity.findings(cfg, res) if f.name == "matched-training")
+    assert "differ by up to 2.00× at one learning rate and by up to 1.30× with the rate scaled" in text()
+    assert "where training is better matched" in text()
+    res.runs.loc[scaled, "train_loss"] = [0.5, 0.8, 1.0, 1.2]  # scaling made it worse
+    assert "did not match the training either" in text() and "Keskar" not in text()

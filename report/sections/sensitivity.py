@@ -27,6 +27,7 @@ FIGURES = ("batch-loss", "batch-acc", "scaled-loss", "scaled-acc", "lr-loss", "l
 TABLES = ("runs",)
 
 TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
+EQUAL_TRAINING = 1.05  # batch sizes whose mean final training losses differ by less than this factor trained alike
 # a sweep's name, the column it varies and what it varies in words
 SWEEPS = (("batch", "batch", "batch size"), ("scaled", "batch", "batch size"), ("lr", "lr", "learning rate"))
 
@@ -185,14 +186,19 @@ def matched_training(res: Result) -> list[Finding]:
             return []
     spread = {sweep: training_spread(r, "batch") for sweep, r in rows.items()}
     gap = {sweep: spearman_with(r, "batch", "gap") for sweep, r in rows.items()}
-    matched = spread["scaled"] <= spread["batch"]
-    if not matched:
-        verdict = "the scaled rate did not match the training either, so neither sweep separates the batch size from it"
-    elif gap["scaled"] > TREND:
-        verdict = "where training is better matched, large batches generalise worse, as Keskar et al. (2017) report"
+    keskar = gap["scaled"] > TREND
+    if max(spread.values()) < EQUAL_TRAINING:
+        where = "with both sweeps training the batch sizes about equally"
+    elif spread["scaled"] < spread["batch"]:
+        where = "where training is better matched"
     else:
-        verdict = ("where training is better matched, large batches do not generalise worse here, unlike Keskar et al. "
-                   "(2017)")
+        where = ""
+    if not where:
+        verdict = "the scaled rate did not match the training either, so neither sweep separates the batch size from it"
+    elif keskar:
+        verdict = where + ", large batches generalise worse, as Keskar et al. (2017) report"
+    else:
+        verdict = where + ", large batches do not generalise worse here, unlike Keskar et al. (2017)"
     return [Finding("matched-training",
                     "The batch sizes' mean final training losses differ by up to {sb:ratio} at one learning rate and "
                     "by up to {ss:ratio} with the rate scaled. The gap {wb} with the batch size at one rate (Spearman "
