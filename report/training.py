@@ -22,6 +22,17 @@ def failed_to_train(loss: float, acc: float, classes: int = 10) -> bool:
     return acc <= 1 / classes + CHANCE_MARGIN and loss >= CHANCE_LOSS_SHARE * math.log(classes)
 
 
+def how_it_failed(loss: float, classes: int = 10) -> str:
+    """How a failed run ended, as a sentence fragment quoting the finding's values {loss:sig} and {acc:pct}: at chance
+    (a loss near ln(classes)), or far above it (the weights blew up without becoming non-finite)."""
+    if not math.isfinite(loss):
+        return "ended with a non-finite loss"
+    chance = f"ln {classes} = {math.log(classes):.2f}"
+    if loss > 1.5 * math.log(classes):
+        return f"ended with a training loss of {{loss:sig}}, far above {chance}, and {{acc:pct}} accuracy"
+    return f"ended at chance (training loss {{loss:sig}} against {chance}, accuracy {{acc:pct}})"
+
+
 def trained(frame: pd.DataFrame, loss: str = "train_loss", acc: str = "train_acc", classes: int = 10) -> pd.Series:
     """Per row of `frame`, whether its run trained (by its final `loss` and `acc` columns)."""
     return pd.Series([not failed_to_train(l, a, classes) for l, a in zip(frame[loss], frame[acc])], index=frame.index,

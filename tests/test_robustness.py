@@ -187,3 +187,12 @@ def test_matched_training_is_claimed_only_where_the_scaled_sweep_trained_more_ev
     assert "where training is better matched" in text()
     res.runs.loc[scaled, "train_loss"] = [0.5, 0.8, 1.0, 1.2]  # scaling made it worse
     assert "did not match the training either" in text() and "Keskar" not in text()
+
+
+def test_a_run_that_blew_up_is_not_said_to_be_at_chance():
+    from fakes import sensitivity_result
+    cfg, res = sensitivity_result([0.2, 0.1, 0.05, 0.02], [0.2, 0.1, 0.05, 0.02], at_chance_lr=0.1)
+    res.runs.loc[res.runs["lr"] == 0.1, ["train_loss", "train_acc"]] = [77.1, 0.12]  # the quick build's lr 0.1 run
+    text = next(render_finding(f) for f in sensitivity.findings(cfg, res) if f.name == "failed.lr.0p1.seed-0")
+    assert "training loss of 77.1, far above ln 10 = 2.30, and 12.0% accuracy: it failed to train" in text
+    assert "at chance" not in text

@@ -10,7 +10,7 @@ from hw1core.experiments.actual_task import Config, Curves, Result, plan
 from .. import plots
 from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
-from ..training import run_state, trained
+from ..training import how_it_failed, run_state, trained
 
 TITLE = "Train on actual tasks"
 PART = "HW1-1 Deep vs shallow"
@@ -135,8 +135,8 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                                {"model": r["model"], "e": int(r["diverged_epoch"]), "name": name}))
         for _, r in rows[(rows["diverged_epoch"] == 0) & ~trained(rows)].iterrows():
             out.append(Finding(f"at-chance.{name}.{r['model']}",
-                               "{model} ended at chance on {name} (training loss {loss:sig}, accuracy {acc:pct}): it "
-                               "failed to train and is left out of the comparisons.",
+                               "On {name}, {model} " + how_it_failed(float(r["train_loss"])) + ": it failed to "
+                               "train and is left out of the comparisons.",
                                {"model": r["model"], "name": name, "loss": float(r["train_loss"]),
                                 "acc": float(r["train_acc"])}))
         rows = rows[trained(rows)].sort_values("test_acc", ascending=False)

@@ -11,7 +11,7 @@ from hw1core.experiments.sensitivity import Config, Result, scaled_lr
 from .. import plots
 from ..format import seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
-from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained, training_spread
+from ..training import FAILED_RULE, failed_points, how_it_failed, partly_failed_points, run_state, trained, training_spread
 
 TITLE = "Flatness vs generalization, part 2: sensitivity"
 PART = "HW1-3 Generalization"
@@ -164,9 +164,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     for _, r in t[~t["trained"]].iterrows():
         swept = int(r["batch"]) if r["sweep"] != "lr" else name_part(r["lr"])
         how = (f"diverged (non-finite loss) in epoch {int(r['diverged_epoch'])}" if r["diverged_epoch"] else
-               "ended with a non-finite loss" if not np.isfinite(r["train_loss"]) else
-               "ended at chance (training loss {loss:sig} against ln 10 = 2.30, accuracy {acc:pct}): it failed to "
-               "train")
+               how_it_failed(r["train_loss"]) + ": it failed to train")
         out.append(Finding(f"failed.{r['sweep']}.{swept}.seed-{int(r['seed'])}",
                            "The run with batch {b:int} and lr {lr} ({sweep} sweep, seed {seed:int}) " + how +
                            "; it is left out of the figures and the trends.",
