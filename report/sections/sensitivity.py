@@ -11,7 +11,8 @@ from hw1core.experiments.sensitivity import Config, Result, scaled_lr
 from .. import plots
 from ..format import seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
-from ..training import FAILED_RULE, failed_points, how_it_failed, partly_failed_points, run_state, trained, training_spread
+from ..training import (FAILED_RULE, TREND, direction, failed_points, how_it_failed,
+                        partly_failed_points, run_state, trained, training_spread)
 
 TITLE = "Flatness vs generalization, part 2: sensitivity"
 PART = "HW1-3 Generalization"
@@ -26,7 +27,6 @@ QUESTIONS = [
 FIGURES = ("batch-loss", "batch-acc", "scaled-loss", "scaled-acc", "lr-loss", "lr-acc")
 TABLES = ("runs",)
 
-TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
 EQUAL_TRAINING = 1.05  # batch sizes whose mean final training losses differ by less than this factor trained alike
 # a sweep's name, the column it varies and what it varies in words
 SWEEPS = (("batch", "batch", "batch size"), ("scaled", "batch", "batch size"), ("lr", "lr", "learning rate"))
@@ -125,11 +125,6 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
         "state": [run_state(e, not ok) for e, ok in zip(t["diverged_epoch"], t["trained"])]})
     return [TableSpec("runs", "Every trained model: final metrics (evaluation mode) and both sensitivities; a run "
                               "that failed to train is left out of the figures and the trends.", frame)]
-
-
-def direction(r: float) -> str:
-    """How a quantity moves with the swept value, from its Spearman correlation r."""
-    return "rises" if r > TREND else "falls" if r < -TREND else "shows no clear trend"
 
 
 def spearman_with(rows: pd.DataFrame, column: str, of: str) -> float:

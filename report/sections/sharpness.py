@@ -11,7 +11,8 @@ from hw1core.experiments.sharpness import BATCH_SWEEPS, Config, Result
 
 from .. import plots
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
-from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained, training_spread
+from ..training import (FAILED_RULE, TREND, direction, failed_points, partly_failed_points,
+                        run_state, trained, training_spread)
 
 TITLE = "Bonus: a flatness measure (ε-sharpness)"
 PART = "HW1-3 Generalization"
@@ -21,7 +22,6 @@ QUESTIONS = [Question("Describe the metric and comment", "bonus", ["setup", "fig
 FIGURES = ("sharpness",)
 TABLES = ("sharpness",)
 
-TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
 MIN_MODELS = 3  # a rank correlation over fewer models, or over fewer batch sizes, says nothing
 SWEEP_LABELS = {"batch": "fixed lr", "scaled": "scaled lr"}
 assert set(SWEEP_LABELS) == set(BATCH_SWEEPS)
@@ -133,11 +133,6 @@ def spearman(x: pd.Series, y: pd.Series) -> float | None:
         return None
     r = float(x[ok].corr(y[ok], method="spearman"))
     return r if math.isfinite(r) else None
-
-
-def direction(r: float) -> str:
-    """How sharpness moves with the batch size, from its Spearman correlation r."""
-    return "rises" if r > TREND else "falls" if r < -TREND else "shows no clear trend"
 
 
 def gap_relation(r: float) -> str:
