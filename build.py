@@ -237,7 +237,7 @@ def summary_json(sections: list, build_info: dict, keys: dict[str, str]) -> dict
     """out/summary.json: per experiment its status, timing, provenance and headline numbers (the values its
     findings quote, names in the README)."""
     from hw1core.store import to_jsonable
-    from report.document import headline
+    from report.document import claim_records, headline
     experiments = {}
     for s in sections:
         entry = {"status": s.status, "profile": build_info["profile"]}
@@ -248,7 +248,7 @@ def summary_json(sections: list, build_info: dict, keys: dict[str, str]) -> dict
                       "headline": headline(s.findings)}
         experiments[s.exp_id] = entry
     info = {k: build_info[k] for k in ("profile", "device", "commit", "command", "generated")}
-    return to_jsonable(info | {"experiments": experiments})
+    return to_jsonable(info | {"experiments": experiments, "claims": claim_records(sections)})
 
 
 def time_rows(sections: list, report_s: float) -> list[tuple[str, str, str]]:

@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from hw1core.store import Provenance
 
+from .claims import claim_record
 from .format import fmt_number, render_finding
 from .layers import description, layer_summary
 from .outputs import FigureSpec, Finding, TableSpec
@@ -48,6 +49,12 @@ class Section:
 def headline(findings: list[Finding]) -> dict[str, Any]:
     """The values the findings quote, as `<finding>.<value>`: out/summary.json's headline numbers."""
     return {f"{f.name}.{k}": v for f in findings for k, v in f.values.items()}
+
+
+def claim_records(sections: list[Section]) -> list[dict]:
+    """Every comparison the report states, with the sentence that states it: out/summary.json's `claims`."""
+    return [claim_record(s.exp_id, f.name, c, render_finding(f)) for s in sections for f in s.findings
+            for c in f.claims]
 
 
 class Numbering:

@@ -7,6 +7,7 @@ import string
 
 from hw1core.engine import TrainConfig
 
+from .claims import Estimate
 from .outputs import Finding
 
 
@@ -33,6 +34,13 @@ def fmt_number(value, kind: str | None = None) -> str:
         text = f"{value:.3g}"
         return text.replace("e-0", "e-").replace("e+0", "e") if "e" in text else text
     return format(value, kind)
+
+
+def fmt_estimate(e: Estimate, kind: str = "sig") -> str:
+    """A value with its standard error: '98.8 ± 0.1%' for pct, '0.0201 ± 0.0013' otherwise."""
+    if kind == "pct":
+        return f"{100 * e.value:.1f} ± {100 * e.error:.1f}%"
+    return f"{fmt_number(e.value, kind)} ± {fmt_number(e.error, 'sig')}"
 
 
 class _FindingFormatter(string.Formatter):

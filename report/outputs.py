@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .claims import Claim
+
 
 @dataclass
 class FigureSpec:
@@ -28,10 +30,14 @@ class Finding:
 
     Placeholders take a format kind understood by the report's number filter:
     {x:count} 12,345  {x:sig} 3 significant digits  {x:pct} 93.1%  {x:ratio} 4.2×  {x:int} 7, or none for text.
+
+    A finding that compares (higher, lower, rising, falling, indistinguishable) carries the comparisons it states as
+    `claims`, each judged by report.claims' rule; its sentence must say what the claims found.
     """
     name: str
     template: str
     values: dict = field(default_factory=dict)
+    claims: list[Claim] = field(default_factory=list)
 
 
 @dataclass

@@ -64,14 +64,6 @@ def training_spread(rows: pd.DataFrame, column: str) -> float:
     return float(means.max() / means.min())
 
 
-TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
-
-
-def direction(r: float) -> str:
-    """How a quantity moves with the swept value, from its Spearman correlation r."""
-    return "rises" if r > TREND else "falls" if r < -TREND else "shows no clear trend"
-
-
 SETTLE_BAND = 0.1  # a loss has settled once it stays within this fraction of its final value ...
 SETTLE_SMOOTHING = 0.01  # ... smoothed by a running median over this share of the epochs
 STILL_FALLING = 0.9  # a curve that settles only after this share of its epochs is still falling

@@ -9,11 +9,13 @@ from hw1core.experiments import (actual_task, error_surface, grad_norm, interpol
                                  optimization_path, sensitivity, simulate)
 
 
-def simulate_result(models: list[str], final_losses: list[float], seeds: int = 3,
-                    variance: float = 0.0869) -> tuple[simulate.Config, simulate.Result]:
-    """One function (f1); every seed of model j ends at final_losses[j] after an epoch at twice that."""
+def simulate_result(models: list[str], final_losses: list[float], seeds: int = 3, variance: float = 0.0869,
+                    spread: float = 0.0) -> tuple[simulate.Config, simulate.Result]:
+    """One function (f1); the seeds of model j end at final_losses[j]·(1 + spread·(−1, 0, 1, ...)) after an epoch at
+    twice that."""
     cfg = dataclasses.replace(simulate.Config(), models=tuple(models), functions=("f1",), seeds=seeds)
-    loss = np.array([[[[2 * v, v]] * seeds for v in final_losses]])  # function × model × seed × epoch
+    offsets = np.arange(seeds) - (seeds - 1) / 2
+    loss = np.array([[[[2 * v, v * (1 + spread * o)] for o in offsets] for v in final_losses]])  # fn × model × seed × epoch
     grid = np.linspace(-1, 1, 5)
     return cfg, simulate.Result(steps=0, x=grid, grid=grid, truth=np.zeros((1, 5)), target_variance=np.array([variance]),
                                 loss=loss, pred=np.zeros((1, len(models), seeds, 5)),
@@ -54,15 +56,18 @@ def optimization_path_result(start: list[float], end: list[float], start_dist: f
 
 
 def sensitivity_result(jacobian: list[float], loss_grad: list[float], diverged_batch: int | None = None,
-                       diverged_lr: float | None = None, at_chance_lr: float | None = None):
+                       diverged_lr: float | None = None, at_chance_lr: float | None = None, seeds: int = 3):
     """A batch sweep (16 … 1024 at lr 1e-3), the same batches with a scaled lr, and an lr sweep (1e-2 … 1e-5 at batch
-    512), one seed each, whose gap widens along the sweep, with the given sensitivities; optionally one more run that
-    diverged in epoch 3, and one that ended at chance (training loss ln 10, accuracy 10 %)."""
+    512), whose gap widens along the sweep, with the given sensitivities, each seed 1 % above the one before;
+    optionally one more run (seed 0) that diverged in epoch 3, and one that ended at chance (training loss ln 10,
+    accuracy 10 %)."""
     rows = [{"sweep": "batch", "seed": 0, "batch": b, "lr": 1e-3, "steps": 10, "diverged_epoch": 0, "train_loss": 0.5,
              "test_loss": 0.5 + 0.1 * i, "train_acc": 0.8, "test_acc": 0.7, "jacobian": j, "loss_grad": g}
             for i, (b, j, g) in enumerate(zip((16, 64, 256, 1024), jacobian, loss_grad))]
     rows += [{**r, "sweep": "scaled", "lr": 1e-3 * (r["batch"] / 512) ** 0.5} for r in rows[:4]]
     rows += [{**r, "sweep": "lr", "batch": 512, "lr": lr} for r, lr in zip(rows, (1e-2, 1e-3, 1e-4, 1e-5))]
+    rows += [{**r, "seed": s, **{k: r[k] * (1 + 0.01 * s) for k in ("test_loss", "jacobian", "loss_grad")}}
+             for s in range(1, seeds) for r in rows[:12]]
     broken = {"diverged_epoch": 3, "train_loss": np.nan, "test_loss": np.nan, "jacobian": np.nan, "loss_grad": np.nan}
     if diverged_batch:
         rows.append({**rows[0], **broken, "batch": diverged_batch})

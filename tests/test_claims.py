@@ -1,12 +1,16 @@
 """Every sentence true to the data: findings fed numbers for which a claim is false must not make it, and figures say
 what they plot."""
+import json
+
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 
 import fakes
 from hw1core import data
 from hw1core.experiments import error_surface, minimal_ratio
+from report import claims as rule
 from report.format import render_finding
 from report.sections import SECTIONS
 
@@ -51,7 +55,7 @@ def test_actual_task_claims_no_overfitting_verdict_and_no_cause_for_the_plateau(
     assert "overfit" not in text.replace("cannot show whether a model overfits", "")
     assert "mini- " not in text and "mini-batches" in text
     assert "freeze" not in text and "stops moving" not in text
-    assert "cut the learning rate 1 time(s), after epoch 10, to 0.1× its start." in text
+    assert "cut the learning rate once, after epoch 10, to 0.1× its start." in text
 
 
 def test_grad_norm_states_no_unmeasured_cause():
@@ -78,7 +82,8 @@ def test_simulate_states_no_reason_tied_to_a_function_name():
                               diverged_epoch=np.concatenate([one.diverged_epoch] * 2),
                               target_variance=np.array([1.0, 1.0]), truth=np.concatenate([one.truth] * 2))
     text = texts("simulate", (dataclasses.replace(cfg, functions=("f1", "f2")), res))
-    assert "f1 ended with a 50× higher final loss than f2." in text
+    assert "f1 ended with a 50× higher final loss than f2; model by model the difference is clear of the seeds' " \
+           "spread for 1 of 1." in text
     assert "peak" not in text and "jumps" not in text
 
 
@@ -151,3 +156,108 @@ def test_minimal_ratio_qualifies_minima_by_the_flat_directions():
     # 321 − 49.7 = 271.3 directions without first-order curvature, against 271.3 near-zero eigenvalues on average
     assert "leaves 271 of the 321 directions without curvature from it; the Hessian has 271 near-zero eigenvalues, about as many" in text
     assert "accounts for at most 32" in text and "160 eigenvalues per run are positive on average (150–170)" in text
+
+
+# --- the comparison rule (report/claims.py) -------------------------------------------------------------------------
+
+
+
+def test_two_accuracies_inside_their_sampling_error_are_indistinguishable():
+    # 98.8 % against 98.77 % over 10,000 test images: the binomial standard error is 0.11 points each.
+    a, b = rule.accuracy(0.988, 10_000), rule.accuracy(0.9877, 10_000)
+    assert abs(a.error - (0.988 * 0.012 / 10_000) ** 0.5) < 1e-12
+    assert rule.compare(a, b) == "≈" and rule.compare(b, a) == "≈"
+    far = rule.accuracy(0.95, 10_000)
+    assert rule.compare(a, far) == ">" and rule.compare(far, a) == "<"
+
+
+def test_seed_comparisons_are_welchs_t_test():
+    from scipy import stats
+    x, y = [0.20, 0.22, 0.18, 0.21, 0.19], [0.26, 0.31, 0.24, 0.29, 0.35]
+    p = rule.difference_p(rule.over_seeds(x), rule.over_seeds(y))
+    assert abs(p - stats.ttest_ind(x, y, equal_var=False).pvalue) < 1e-9
+    assert rule.compare(rule.over_seeds(x), rule.over_seeds(y)) == "<"
+    overlapping = [0.21, 0.17, 0.25, 0.19, 0.22]
+    assert rule.compare(rule.over_seeds(x), rule.over_seeds(overlapping)) == "≈"
+    assert rule.compare(rule.over_seeds([0.1]), rule.over_seeds([0.9])) == "≈"  # one seed: no spread, no claim
+
+
+def test_a_trend_needs_its_p_value():
+    x = [16, 64, 256, 1024, 4096]
+    assert rule.trend(x, [1.0, 2.0, 3.0, 4.0, 5.0]).relation == "rising"
+    assert rule.trend(x, [5.0, 4.0, 3.0, 2.0, 1.0]).relation == "falling"
+    assert rule.trend(x, [1.0, 3.0, 2.0, 5.0, 4.0]).relation == "no trend"  # ρ = 0.8 on 5 points: p ≈ 0.10
+    assert rule.trend(x[:2], [1.0, 2.0]).relation == "no trend" and rule.trend(x, [1.0] * 5).relation == "no trend"
+    four = rule.trend(x[:4], [1.0, 2.0, 3.0, 4.0])  # 4 points in order: exact p = 2 / 4! (scipy's t says 0)
+    assert four.rho == 1 and abs(four.p - 2 / 24) < 1e-12 and four.relation == "no trend"
+    assert abs(rule.trend(x, [1.0, 2.0, 3.0, 4.0, 5.0]).p - 2 / 120) < 1e-12
+    seeds = rule.trend(x * 3, [1.0, 3.0, 2.0, 5.0, 4.0] * 3)  # the same ranks on 15 points are clear
+    assert seeds.n == 15 and seeds.relation == "rising"
+
+
+def test_the_best_of_several_is_only_clear_of_those_it_beats():
+    rank = rule.best_of("test accuracy", {"A": rule.accuracy(0.90, 10_000), "B": rule.accuracy(0.899, 10_000),
+                                          "C": rule.accuracy(0.80, 10_000)})
+    assert rank.best == "A" and rank.tied == ["B"] and rank.clear == ["C"]
+    assert [c.relation for c in rank.claims] == ["≈", ">"]
+
+
+def summary_with(tmp_path, name, *claims):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"claims": [rule.claim_record("x", "f", c, "s") for c in claims]}))
+    return path
+
+
+def test_the_claims_check_finds_a_draft_that_contradicts_the_full_build(tmp_path, capsys):
+    full = summary_with(tmp_path, "full", rule.Claim("loss", ("A", "B"), "<"), rule.Claim("acc", ("A", "C"), ">"))
+    agrees = summary_with(tmp_path, "agrees", rule.Claim("loss", ("B", "A"), ">"), rule.Claim("acc", ("A", "C"), "≈"))
+    assert rule.main([str(agrees), str(full)]) == 0  # B > A is A < B; saying less ("≈") is no contradiction
+    out = capsys.readouterr().out
+    assert "contradict: 0" in out and "agree: 1" in out and "differ: 1" in out
+    reversed_ = summary_with(tmp_path, "reversed", rule.Claim("loss", ("A", "B"), ">"))
+    assert rule.main([str(reversed_), str(full)]) == 1
+    assert "x.f.loss:A~B: > in the draft, < in the full build" in capsys.readouterr().out
+
+
+def test_the_claims_check_refuses_a_file_that_is_not_a_summary_in_one_line(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    with pytest.raises(SystemExit) as exc:
+        rule.main([str(bad), str(bad)])
+    assert "cannot read" in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_actual_task_calls_accuracies_inside_their_sampling_error_indistinguishable():
+    cfg, res = fakes.actual_task_result([0.99, 0.99], [0.988, 0.9877], plateau=5)
+    found = {f.name: f for f in SECTIONS["actual-task"].findings(cfg, res)}
+    best = render_finding(found["best-test-acc.MNIST"])
+    assert "indistinguishable at this scale from MNIST-CNN-2 (98.8 ± 0.1%)" in best and "clearly" not in best
+    assert [c.relation for c in found["best-test-acc.MNIST"].claims] == ["≈"]
+    depth = render_finding(found["depth.MNIST"])  # MNIST-CNN-2 has 7 weight layers, MNIST-CNN-1 5
+    assert depth.startswith("Deep against shallow on MNIST: MNIST-CNN-2 (7 weight layers")
+    assert "indistinguishable at this scale from MNIST-CNN-1's" in depth
+    apart = {f.name: f for f in SECTIONS["actual-task"].findings(*fakes.actual_task_result([0.99, 0.99], [0.95, 0.99], 5))}
+    assert "clearly above MNIST-CNN-1" in render_finding(apart["best-test-acc.MNIST"])
+    assert "higher than MNIST-CNN-1's" in render_finding(apart["depth.MNIST"])
+
+
+def param_count_findings(test_acc: list[float]) -> dict:
+    from hw1core.experiments import param_count
+    n = len(test_acc)
+    frame = pd.DataFrame({"model": [f"CNN-{i}" for i in range(n)], "params": [1000 * 2 ** i for i in range(n)],
+                          "train_loss": [1.0] * n, "test_loss": [1.1] * n, "train_acc": [0.7] * n,
+                          "test_acc": test_acc, "diverged_epoch": [0] * n})
+    found = SECTIONS["param-count"].findings(param_count.Config(), param_count.Result(0, frame))
+    return {f.name: f for f in found}
+
+
+def test_param_count_states_a_size_trend_only_with_its_p_value():
+    rising = param_count_findings([0.50, 0.52, 0.55, 0.57, 0.60, 0.62])
+    text = render_finding(rising["test-acc-vs-size"])
+    assert "test accuracy rises with size" in text and "(p = " in text
+    assert rising["test-acc-vs-size"].claims[0].relation == "rising"
+    assert rising["gap-vs-size"].claims[0].relation == "falling"  # equal training accuracy: the gap shrinks
+    mixed = param_count_findings([0.55, 0.50, 0.57, 0.52, 0.56, 0.53])  # ρ ≈ 0.26 over 6 models
+    assert "shows no trend with size that its p-value can carry" in render_finding(mixed["test-acc-vs-size"])
+    best = render_finding(mixed["best-test-acc"])  # 57 % against 56 % over 10,000 images: 1.4 standard errors
+    assert "belongs to CNN-2" in best and "indistinguishable from it at this scale" in best and "CNN-4" in best

@@ -88,6 +88,15 @@ def test_tiny_build_writes_html_pdf_and_figures(tiny_build):
     assert "DRAFT" in html
 
 
+def test_every_pdf_page_is_numbered(tiny_build):
+    """The stylesheet's quoted strings (the page counter's "Page ", the font names) must reach the PDF unescaped."""
+    from pypdf import PdfReader
+    pages = PdfReader(tiny_build[0] / "report.pdf").pages
+    assert len(pages) > 2
+    for i, page in enumerate(pages, 1):
+        assert f"Page {i} of {len(pages)}" in page.extract_text()
+
+
 def test_second_build_reuses_stored_results(tiny_build, cli):
     out, _ = tiny_build
     again = cli("--out", str(out), "--no-pdf", *TINY)

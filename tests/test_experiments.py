@@ -56,7 +56,7 @@ def test_sharpness_of_a_sweep_whose_every_model_diverged_is_nan_and_its_section_
     from hw1core.experiments import sharpness
     from report.format import render_finding
     from report.sections import sharpness as sharpness_section
-    sens_cfg, sens = sensitivity_result([1.0] * 4, [1.0] * 4)
+    sens_cfg, sens = sensitivity_result([1.0] * 4, [1.0] * 4, seeds=1)
     sens.runs.loc[sens.runs["sweep"].isin(sharpness.BATCH_SWEEPS), "diverged_epoch"] = 2
     ctx = RunContext(torch.device("cpu"), None, Store(tmp_path), "sharpness", "k",
                      inputs={"sensitivity": (sens_cfg, sens)})

@@ -11,8 +11,8 @@ from report.format import fmt_number, render_finding
 from report.render import render_html
 
 
-def simulate_findings(losses: dict[str, float]) -> list[Finding]:
-    return simulate_view.findings(*simulate_result(list(losses), list(losses.values())))
+def simulate_findings(losses: dict[str, float], spread: float = 0.1) -> list[Finding]:
+    return simulate_view.findings(*simulate_result(list(losses), list(losses.values()), spread=spread))
 
 
 def test_number_formats():
@@ -26,10 +26,19 @@ def test_number_formats():
 
 def test_simulate_finding_names_the_measured_best_model():
     first = simulate_findings({"MLP-deep": 0.02, "MLP-middle": 0.01, "MLP-shallow": 0.04})[0]
-    assert first.values["best"] == "MLP-middle" and first.values["worst"] == "MLP-shallow"
-    assert first.values["ratio"] == 4.0
+    assert first.values["best"] == "MLP-middle"
+    assert [(c.subjects, c.relation) for c in first.claims] == [(("MLP-middle", "MLP-deep"), "<"),
+                                                                (("MLP-middle", "MLP-shallow"), "<")]
     text = render_finding(first)
-    assert "MLP-middle" in text and "4.00×" in text and "contrary" in text
+    assert "MLP-middle" in text and "clearly below MLP-deep (0.02 ± 0.001" in text and "contrary" in text
+
+
+def test_simulate_calls_models_inside_the_seeds_spread_indistinguishable():
+    first = simulate_findings({"MLP-deep": 0.011, "MLP-middle": 0.010, "MLP-shallow": 0.04}, spread=0.3)[0]
+    text = render_finding(first)
+    assert [c.relation for c in first.claims] == ["≈", "<"]
+    assert "indistinguishable at this scale from MLP-deep" in text and "clearly below MLP-shallow" in text
+    assert "contrary" not in text and "cannot say whether the deepest model" in text
 
 
 def test_simulate_finding_agrees_with_expectation_when_deep_wins():

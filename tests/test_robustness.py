@@ -104,7 +104,7 @@ def test_a_run_at_chance_is_failed_and_left_out_of_the_trend():
     lr_sweep = table[table["sweep"] == "lr"].set_index("lr")["state"]
     assert lr_sweep["0.1"] == "failed to train" and set(lr_sweep.drop("0.1")) == {"trained"}
     findings = {f.name: f for f in sensitivity.findings(cfg, res)}
-    assert findings["sensitivity-vs-gap.lr"].values["wa"] == "rises" and findings["sensitivity-vs-gap.lr"].values["n"] == 4
+    assert findings["sensitivity-vs-gap.lr"].values["wa"] == "rises" and findings["sensitivity-vs-gap.lr"].values["n"] == 4 * 3
     assert "failed to train" in render_finding(findings["failed.lr.0p1.seed-0"])
 
 
@@ -178,7 +178,7 @@ def test_a_sweep_where_no_run_trained_still_draws():
 
 def test_matched_training_is_claimed_only_where_the_scaled_sweep_trained_more_evenly():
     from fakes import sensitivity_result
-    cfg, res = sensitivity_result([0.4, 0.3, 0.2, 0.1], [0.5, 0.4, 0.3, 0.2])  # the gap rises along both sweeps
+    cfg, res = sensitivity_result([0.4, 0.3, 0.2, 0.1], [0.5, 0.4, 0.3, 0.2], seeds=1)  # the gap rises along both
     batch, scaled = res.runs["sweep"] == "batch", res.runs["sweep"] == "scaled"
     res.runs.loc[batch, "train_loss"] = [0.5, 0.6, 0.8, 1.0]  # large batches under-fit: 2× the loss
     res.runs.loc[scaled, "train_loss"] = [0.5, 0.55, 0.6, 0.65]

@@ -43,9 +43,9 @@ def test_a_model_at_chance_is_marked_failed_and_left_out_of_the_trend():
                                 {"batch": [0.1, 0.2, 0.3, 0.4], "scaled": [0.1, 0.2, 0.3, 0.4]},
                                 overrides={("batch", 1024): CHANCE})
     fixed = res.models["sweep"] == "batch"
-    with_failed = np.log(res.models["batch"][fixed]).corr(pd.Series(res.sharpness[0][fixed.to_numpy()],
-                                                                    index=res.models.index[fixed]), method="spearman")
-    assert with_failed < section.TREND  # counted, the failed model would hide the trend
+    from report.claims import trend
+    counted = trend(np.log(res.models["batch"][fixed]), res.sharpness[0][fixed.to_numpy()])
+    assert counted.relation == "no trend"  # counted, the failed model would hide the trend
 
     table = section.tables(cfg, res)[0].frame
     at_chance = (table["sweep"] == "fixed lr") & (table["batch"] == 1024)
@@ -82,8 +82,9 @@ def test_each_sweep_gets_its_own_correlations_and_a_comparison():
                             np.log(m["batch"]).corr(phi, method="spearman"))
         assert math.isclose(found[f"sharpness-vs-gap.{sweep}"].values["r"],
                             phi.corr(m["test_loss"] - m["train_loss"], method="spearman"))
-    assert found["sharpness-vs-batch.batch.0p001"].values["r"] > section.TREND
-    assert found["sharpness-vs-batch.scaled.0p001"].values["r"] < -section.TREND
+    assert [c.relation for c in found["sharpness-vs-batch.batch.0p001"].claims] == ["rising"]
+    assert [c.relation for c in found["sharpness-vs-batch.scaled.0p001"].claims] == ["falling"]
+    assert found["sharpness-vs-batch.batch.0p001"].values["p"] < 0.05
     text = {n: render_finding(f) for n, f in found.items()}
     assert text["sharpness-vs-batch.batch.0p001"].startswith("With fixed lr (lr 0.001), at ε = 0.001, sharpness rises")
     assert text["sharpness-vs-batch.scaled.0p001"].startswith("With scaled lr (lr 0.000177 to 0.00141), at ε = "

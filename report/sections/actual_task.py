@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import torch
 
 from hw1core import engine, models
 from hw1core.experiments.actual_task import Config, Curves, Result, plan
 
 from .. import plots
-from ..format import train_text
+from ..claims import Estimate, accuracy, best_of, pair
+from ..format import fmt_estimate, train_text
+from ..layers import depth
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import how_it_failed, run_state, trained
 
@@ -117,7 +120,9 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
     frame = pd.DataFrame({
         "data": t["dataset"], "model": t["model"], "params": t["params"],
         "train loss": t["train_loss"], "test loss": t["test_loss"],
-        "train acc": [f"{a:.1%}" for a in t["train_acc"]], "test acc": [f"{a:.1%}" for a in t["test_acc"]],
+        "train acc": [f"{a:.1%}" for a in t["train_acc"]],
+        "test acc (± se)": [fmt_estimate(accuracy(a, curves_by_dataset(res)[d].n_test), "pct")
+                            for a, d in zip(t["test_acc"], t["dataset"])],
         "best test acc (epoch)": [f"{a:.1%} ({e})" for a, e in zip(t["best_test_acc"], t["best_epoch"])],
         "state": [run_state(e, not ok) for e, ok in zip(t["diverged_epoch"], trained(t))],
     })
@@ -142,25 +147,22 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         rows = rows[trained(rows)].sort_values("test_acc", ascending=False)
         if rows.empty:
             continue
-        best, worst = rows.iloc[0], rows.iloc[-1]
-        biggest = rows.loc[rows["params"].idxmax()]
-        out.append(Finding(
-            f"best-test-acc.{name}",
-            "On {name}, {best} reached the highest final test accuracy ({acc:pct}), {gap:sig} points above {worst} "
-            "({wacc:pct}); the largest model, {big} ({bparams:count} parameters), reached {bacc:pct}.",
-            {"name": name, "best": best["model"], "acc": float(best["test_acc"]), "worst": worst["model"],
-             "wacc": float(worst["test_acc"]), "gap": 100 * float(best["test_acc"] - worst["test_acc"]),
-             "big": biggest["model"], "bparams": int(biggest["params"]), "bacc": float(biggest["test_acc"])}))
+        n_test = curves_by_dataset(res)[name].n_test
+        out.append(best_test_accuracy(name, rows, n_test))
+        depth_finding = depth_comparison(name, rows, n_test)
+        if depth_finding is not None:
+            out.append(depth_finding)
         gaps = (rows["train_acc"] - rows["test_acc"])
         g = rows.loc[gaps.idxmax()]
         if gaps.max() <= 0:
             out.append(Finding(f"test-at-or-above-train.{name}",
                                "On {name}, every model's final test accuracy is at or above its training accuracy "
                                "(by {gap:sig} points or more). The training figure is the running accuracy over the "
-                               "last epoch's {batches} in training mode (dropout on where a model has it), so it "
+                               "last epoch's {batches} in training mode{dropout}, so it "
                                "understates the fit, and this comparison cannot show whether a model overfits.",
                                {"name": name, "gap": -100 * float(gaps.max()),
-                                "batches": "augmented mini-batches" if name == "CIFAR-10" else "mini-batches"}))
+                                "batches": "augmented mini-batches" if name == "CIFAR-10" else "mini-batches",
+                                "dropout": dropout_note(list(rows["model"]))}))
         else:
             out.append(Finding(f"largest-train-test-gap.{name}",
                                "The largest train–test accuracy gap on {name} is {model}'s: {gap:sig} points "
@@ -169,6 +171,59 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                                 "train": float(g["train_acc"]), "test": float(g["test_acc"])}))
         out.append(plateau_finding(name, rows, tc))
     return out
+
+
+def dropout_note(archs: list[str]) -> str:
+    """', with dropout active in M1 and M2' for the models that have dropout, or nothing."""
+    with_dropout = [m for m in archs if any(isinstance(l, torch.nn.Dropout) for l in models.build(m).modules())]
+    return f", with dropout active in {' and '.join(with_dropout)}" if with_dropout else ""
+
+
+def test_accuracies(rows: pd.DataFrame, n_test: int) -> dict[str, Estimate]:
+    """Each model's final test accuracy with its binomial sampling error over the n_test images (one run each)."""
+    return {r["model"]: accuracy(float(r["test_acc"]), n_test) for _, r in rows.iterrows()}
+
+
+def best_test_accuracy(name: str, rows: pd.DataFrame, n_test: int) -> Finding:
+    """The model with the highest final test accuracy, told apart from the others only beyond sampling error."""
+    acc = test_accuracies(rows, n_test)
+    rank = best_of(f"test accuracy on {name}", acc)
+    biggest = rows.loc[rows["params"].idxmax()]
+    listed = lambda ms: " and ".join(f"{m} ({fmt_estimate(acc[m], 'pct')})" for m in ms)
+    values = {"name": name, "best": rank.best, "acc": fmt_estimate(acc[rank.best], "pct"), "n": n_test,
+              "tied": listed(rank.tied), "clear": listed(rank.clear), "big": biggest["model"],
+              "bparams": int(biggest["params"]), "bacc": float(biggest["test_acc"])}
+    text = "On {name}, {best} reached the highest final test accuracy ({acc})"
+    if rank.tied:
+        text += (", indistinguishable at this scale from {tied} (the binomial sampling error over {n:count} test "
+                 "images; p ≥ 0.05)" + (", and clearly above {clear}" if rank.clear else ""))
+    else:
+        text += ", clearly above {clear} (beyond the binomial sampling error over {n:count} test images)"
+    if len(rows) > 2:
+        text += "; the largest model, {big} ({bparams:count} parameters), reached {bacc:pct}"
+    return Finding(f"best-test-acc.{name}", text + ".", values, rank.claims)
+
+
+def depth_comparison(name: str, rows: pd.DataFrame, n_test: int) -> Finding | None:
+    """The deepest trained model against the shallowest: the question's deep-vs-shallow comparison (None when all
+    models have the same depth)."""
+    depths = {m: depth(m) for m in rows["model"]}
+    deep, shallow = max(depths, key=depths.get), min(depths, key=depths.get)  # type: ignore[arg-type]
+    if depths[deep] == depths[shallow]:
+        return None
+    acc = test_accuracies(rows, n_test)
+    claim = pair(f"test accuracy on {name}", (deep, shallow), acc[deep], acc[shallow])
+    params = dict(zip(rows["model"], rows["params"]))
+    words = {">": "higher than", "<": "lower than", "≈": "indistinguishable at this scale from"}[claim.relation]
+    return Finding(f"depth.{name}",
+                   "Deep against shallow on {name}: {deep} ({dl:int} weight layers, {dp:count} parameters) reached "
+                   "{da} test accuracy, " + words + " {shallow}'s {sa} ({sl:int} weight layers, {sp:count} "
+                   "parameters)" + (", at {ratio:ratio} its parameters, so the comparison is not at equal size"
+                                    if not 0.5 <= params[deep] / params[shallow] <= 2 else "") + ".",
+                   {"name": name, "deep": deep, "dl": depths[deep], "dp": int(params[deep]),
+                    "da": fmt_estimate(acc[deep], "pct"), "shallow": shallow, "sl": depths[shallow],
+                    "sp": int(params[shallow]), "sa": fmt_estimate(acc[shallow], "pct"),
+                    "ratio": params[deep] / params[shallow]}, [claim])
 
 
 def plateau_finding(name: str, rows: pd.DataFrame, tc: engine.TrainConfig) -> Finding:
@@ -192,7 +247,7 @@ def plateau_finding(name: str, rows: pd.DataFrame, tc: engine.TrainConfig) -> Fi
         before = [c for c in cuts if c < epoch]
         values |= {"cut": cuts[0], "n": len(before), "factor": f"{tc.gamma ** len(before):g}"}
         if before:
-            text += ("By then the StepLR schedule had cut the learning rate {n:int} time(s), after epoch {cut:int}"
+            text += ("By then the StepLR schedule had cut the learning rate " + ("once" if len(before) == 1 else "{n:int} times") + ", after epoch {cut:int}"
                      + (" and every {step:int} epochs after" if len(before) > 1 else "") +
                      ", to {factor}× its start.")
         else:

@@ -8,7 +8,8 @@ from hw1core import models
 from hw1core.experiments.param_count import Config, Result
 
 from .. import plots
-from ..format import train_text
+from ..claims import Claim, Trend, accuracy, best_of, correlation, trend
+from ..format import fmt_estimate, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import FAILED_RULE, failed_points, run_state, trained
 
@@ -22,8 +23,12 @@ QUESTIONS = [
 ]
 FIGURES = ("loss", "acc")
 TABLES = ("models",)
+CIFAR_TEST = 10_000  # images in CIFAR-10's test split
 
-TREND = 0.3  # a Spearman correlation beyond ±this counts as a trend
+
+def test_images(n_test: int) -> int:
+    """How many CIFAR-10 test images a `data.n_test` setting draws (0: the whole split)."""
+    return min(n_test, CIFAR_TEST) if n_test else CIFAR_TEST
 
 
 def architectures(cfg: Config) -> list[str]:
@@ -78,44 +83,47 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
 
 def tables(cfg: Config, res: Result) -> list[TableSpec]:
     t = by_size(res)
+    n_test = test_images(cfg.data.n_test)
     frame = pd.DataFrame({"model": t["model"], "params": t["params"], "train loss": t["train_loss"],
                           "test loss": t["test_loss"], "train acc": [f"{a:.1%}" for a in t["train_acc"]],
-                          "test acc": [f"{a:.1%}" for a in t["test_acc"]],
+                          "test acc (± se)": [fmt_estimate(accuracy(a, n_test), "pct") for a in t["test_acc"]],
                           "gap (points)": [f"{100 * (a - b):.1f}" for a, b in zip(t["train_acc"], t["test_acc"])],
                           "state": [run_state(e, not ok) for e, ok in zip(t["diverged_epoch"], trained(t))]})
     return [TableSpec("models", "Final metrics per model, by parameter count.", frame)]
 
 
-def trend(r: float, up: str, down: str) -> str:
-    """The words for a correlation with size: `up` above +TREND, `down` below −TREND, else no clear trend."""
-    return up if r > TREND else down if r < -TREND else "shows no clear trend"
+def size_trend(t: pd.DataFrame, column: pd.Series, quantity: str) -> tuple[Trend, Claim]:
+    """How `column` moves with the parameter count over the trained models: Spearman's ρ, its p-value and claim."""
+    tr = trend(np.log(t["params"]), column)
+    return tr, correlation(quantity, "parameters", quantity, tr)
 
 
 def findings(cfg: Config, res: Result) -> list[Finding]:
     t = trained_models(res)
     out = []
     if len(t) >= 3:  # a rank correlation over fewer models says nothing
-        logp = np.log(t["params"])
-        rho_acc = float(logp.corr(t["test_acc"], method="spearman"))
         gap = t["train_acc"] - t["test_acc"]
-        rho_gap = float(logp.corr(gap, method="spearman"))
+        acc_trend, acc_claim = size_trend(t, t["test_acc"], "test accuracy")
+        gap_trend, gap_claim = size_trend(t, gap, "train-test accuracy gap")
         small, large = t.iloc[0], t.iloc[-1]
-        best = t.loc[t["test_acc"].idxmax()]
+        says = {"rising": "rises with size", "falling": "falls with size",
+                "no trend": "shows no trend with size that its p-value can carry"}
+        gap_says = {"rising": "widens with more parameters", "falling": "narrows with more parameters",
+                    "no trend": "shows no trend with size that its p-value can carry"}
         out += [
             Finding("test-acc-vs-size",
                     "From {s} ({sp:count} parameters) to {l} ({lp:count}), test accuracy went from {sa:pct} to "
-                    "{la:pct}; across all {n:int} models its Spearman correlation with the parameter count is {r:sig}, "
-                    "so test accuracy " + trend(rho_acc, "rises with size", "falls with size") + ".",
+                    "{la:pct}; across all {n:int} models its Spearman correlation with the parameter count is {r:sig} "
+                    "(p = {p:sig}), so test accuracy " + says[acc_trend.relation] + ".",
                     {"s": small["model"], "sp": int(small["params"]), "l": large["model"], "lp": int(large["params"]),
-                     "sa": float(small["test_acc"]), "la": float(large["test_acc"]), "n": len(t), "r": rho_acc}),
+                     "sa": float(small["test_acc"]), "la": float(large["test_acc"]), "n": len(t), "r": acc_trend.rho,
+                     "p": acc_trend.p}, [acc_claim]),
             Finding("gap-vs-size",
-                    "The train–test accuracy gap ranges from {glo:sig} to {ghi:sig} points; its correlation with size "
-                    "is {r:sig}, so the gap " +
-                    trend(rho_gap, "widens with more parameters, as larger models fit the training set better than "
-                                   "they generalise", "narrows with more parameters") + ".",
-                    {"glo": float(100 * gap.min()), "ghi": float(100 * gap.max()), "r": rho_gap}),
-            Finding("best-test-acc", "The best test accuracy, {acc:pct}, belongs to {m} ({p:count} parameters).",
-                    {"acc": float(best["test_acc"]), "m": best["model"], "p": int(best["params"])}),
+                    "The train–test accuracy gap ranges from {glo:sig} to {ghi:sig} points; its Spearman correlation "
+                    "with size is {r:sig} (p = {p:sig}, {n:int} models), so the gap " + gap_says[gap_trend.relation] +
+                    ".", {"glo": float(100 * gap.min()), "ghi": float(100 * gap.max()), "r": gap_trend.rho,
+                          "p": gap_trend.p, "n": gap_trend.n}, [gap_claim]),
+            best_test_accuracy(t, test_images(cfg.data.n_test)),
         ]
     failed = by_size(res)[lambda d: ~trained(d)]
     if len(failed):
@@ -123,3 +131,19 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                                      "{names}; the observations above leave them out.",
                            {"n": len(failed), "total": len(res.models), "names": ", ".join(failed["model"])}))
     return out
+
+
+def best_test_accuracy(t: pd.DataFrame, n_test: int) -> Finding:
+    """The model with the best test accuracy, and the models its lead over is inside the sampling error."""
+    acc = {r["model"]: accuracy(float(r["test_acc"]), n_test) for _, r in t.iterrows()}
+    rank = best_of("test accuracy", acc)
+    values = {"acc": fmt_estimate(acc[rank.best], "pct"), "m": rank.best,
+              "p": int(t.set_index("model").loc[rank.best, "params"]), "n": n_test, "k": len(rank.tied),
+              "tied": ", ".join(rank.tied)}
+    text = "The best test accuracy, {acc}, belongs to {m} ({p:count} parameters)"
+    if rank.tied:
+        text += ("; {k:int} other model" + ("s are" if len(rank.tied) > 1 else " is") + " indistinguishable from it at "
+                 "this scale (within the binomial sampling error over {n:count} test images): {tied}")
+    else:
+        text += ", clearly above every other model (beyond the binomial sampling error over {n:count} test images)"
+    return Finding("best-test-acc", text + ".", values, rank.claims)

@@ -11,8 +11,9 @@ from hw1core.experiments.sensitivity import Config, Result, scaled_lr
 from .. import plots
 from ..format import seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
-from ..training import (FAILED_RULE, TREND, direction, failed_points, how_it_failed,
-                        partly_failed_points, run_state, trained, training_spread)
+from ..claims import COMPARISON_RULE, Trend, correlation, trend, trend_words
+from ..training import (FAILED_RULE, failed_points, how_it_failed, partly_failed_points, run_state, trained,
+                        training_spread)
 
 TITLE = "Flatness vs generalization, part 2: sensitivity"
 PART = "HW1-3 Generalization"
@@ -63,6 +64,8 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Learning-rate sweep", f"lr {', '.join(f'{lr:g}' for lr in cfg.lrs)} at batch {tc.batch_size} (the common "
                                 "batch size)"),
         ("Failed runs", FAILED_RULE),
+        ("Trends", "Spearman's rank correlation with the log of the swept value over every run that trained, each "
+                   "seed a point of its own; " + COMPARISON_RULE),
         ("Sensitivity (a)", "Jacobian sensitivity (Novak et al. 2018): ‖∂softmax(f(x))/∂x‖_F per test image, "
                             f"averaged over {cfg.n_sens:,} test images; x is the normalised input; computed with "
                             "torch.func (one vmapped vector-Jacobian product per class)"),
@@ -127,9 +130,13 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
                               "that failed to train is left out of the figures and the trends.", frame)]
 
 
-def spearman_with(rows: pd.DataFrame, column: str, of: str) -> float:
-    """Spearman correlation of column `of` with the log of the swept column, over every trained run (all seeds)."""
-    return float(np.log(rows[column]).corr(rows[of], method="spearman"))
+def sweep_trend(rows: pd.DataFrame, column: str, of: str) -> Trend:
+    """Spearman's ρ (and p) of column `of` with the log of the swept column, over every trained run (all seeds)."""
+    return trend(np.log(rows[column]), rows[of])
+
+
+MEASURES = {"jacobian": "Jacobian sensitivity", "loss_grad": "loss-gradient sensitivity",
+            "gap": "generalisation gap"}
 
 
 def findings(cfg: Config, res: Result) -> list[Finding]:
@@ -139,21 +146,26 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         s = s[s["trained"]]
         if s[column].nunique() < 3:
             continue  # a rank correlation over fewer than three values says nothing
-        ra, rb, rg = (spearman_with(s, column, c) for c in ("jacobian", "loss_grad", "gap"))
-        agree = (ra > TREND and rg > TREND) or (ra < -TREND and rg < -TREND)
-        verdict = "sensitivity tracks the gap, as Novak et al. (2018) found" if agree else \
-            "here sensitivity does not track the gap"
+        tr = {c: sweep_trend(s, column, c) for c in MEASURES}
+        claims = [correlation(f"{sweep} sweep", var, MEASURES[c], t) for c, t in tr.items()]
+        a, g = tr["jacobian"].relation, tr["gap"].relation
+        verdict = ("sensitivity tracks the gap, as Novak et al. (2018) found" if a == g and a != "no trend" else
+                   "here sensitivity moves against the gap" if {a, g} == {"rising", "falling"} else
+                   "these runs cannot show whether sensitivity tracks the gap")
         out.append(Finding(f"sensitivity-vs-gap.{sweep}",
                            "Over the {title} sweep ({n:int} runs that trained), Jacobian sensitivity {wa} with the "
-                           "{var} (Spearman {ra:sig}), the loss-gradient sensitivity {wb} ({rb:sig}) and the "
-                           "generalisation gap (test − train loss) {wg} ({rg:sig}): " + verdict + ".",
-                           {"title": SWEEP_WORDS[sweep], "var": var, "n": len(s), "wa": direction(ra), "ra": ra, "wb": direction(rb), "rb": rb,
-                            "wg": direction(rg), "rg": rg}))
-        if direction(ra) != direction(rb):
+                           "{var} (Spearman {ra:sig}, p = {pa:sig}), the loss-gradient sensitivity {wb} ({rb:sig}, "
+                           "p = {pb:sig}) and the generalisation gap (test − train loss) {wg} ({rg:sig}, p = {pg:sig}): "
+                           + verdict + ".",
+                           {"title": SWEEP_WORDS[sweep], "var": var, "n": len(s),
+                            "wa": trend_words(tr["jacobian"]), "ra": tr["jacobian"].rho, "pa": tr["jacobian"].p,
+                            "wb": trend_words(tr["loss_grad"]), "rb": tr["loss_grad"].rho, "pb": tr["loss_grad"].p,
+                            "wg": trend_words(tr["gap"]), "rg": tr["gap"].rho, "pg": tr["gap"].p}, claims))
+        if {tr["jacobian"].relation, tr["loss_grad"].relation} == {"rising", "falling"}:
             out.append(Finding(f"sensitivities-disagree.{sweep}",
                                "The two sensitivities disagree over the {title} sweep: (a) {wa} and (b) {wb} with the "
-                               "{var}.", {"title": SWEEP_WORDS[sweep], "var": var, "wa": direction(ra),
-                                          "wb": direction(rb)}))
+                               "{var}.", {"title": SWEEP_WORDS[sweep], "var": var, "wa": trend_words(tr["jacobian"]),
+                                          "wb": trend_words(tr["loss_grad"])}, claims[:2]))
     out += matched_training(res)
     t = with_state(res)
     for _, r in t[~t["trained"]].iterrows():
@@ -178,23 +190,27 @@ def matched_training(res: Result) -> list[Finding]:
         if rows[sweep]["batch"].nunique() < 3:
             return []
     spread = {sweep: training_spread(r, "batch") for sweep, r in rows.items()}
-    gap = {sweep: spearman_with(r, "batch", "gap") for sweep, r in rows.items()}
-    keskar = gap["scaled"] > TREND
+    gap = {sweep: sweep_trend(r, "batch", "gap") for sweep, r in rows.items()}
     if max(spread.values()) < EQUAL_TRAINING:
         where = "with both sweeps training the batch sizes about equally"
     elif spread["scaled"] < spread["batch"]:
         where = "where training is better matched"
     else:
         where = ""
+    scaled = gap["scaled"].relation
     if not where:
         verdict = "the scaled rate did not match the training either, so neither sweep separates the batch size from it"
-    elif keskar:
+    elif scaled == "rising":
         verdict = where + ", large batches generalise worse, as Keskar et al. (2017) report"
+    elif scaled == "falling":
+        verdict = where + ", large batches generalise better here, unlike Keskar et al. (2017)"
     else:
-        verdict = where + ", large batches do not generalise worse here, unlike Keskar et al. (2017)"
+        verdict = where + ", these runs cannot tell whether large batches generalise worse, as Keskar et al. (2017) report"
     return [Finding("matched-training",
                     "The batch sizes' mean final training losses differ by up to {sb:ratio} at one learning rate and "
                     "by up to {ss:ratio} with the rate scaled. The gap {wb} with the batch size at one rate (Spearman "
-                    "{gb:sig}) and {ws} with the rate scaled ({gs:sig}): " + verdict + ".",
-                    {"sb": spread["batch"], "ss": spread["scaled"], "wb": direction(gap["batch"]), "gb": gap["batch"],
-                     "ws": direction(gap["scaled"]), "gs": gap["scaled"]})]
+                    "{gb:sig}, p = {pb:sig}) and {ws} with the rate scaled ({gs:sig}, p = {ps:sig}): " + verdict + ".",
+                    {"sb": spread["batch"], "ss": spread["scaled"], "wb": trend_words(gap["batch"]),
+                     "gb": gap["batch"].rho, "pb": gap["batch"].p, "ws": trend_words(gap["scaled"]),
+                     "gs": gap["scaled"].rho, "ps": gap["scaled"].p},
+                    [correlation(f"{sweep} sweep", "batch size", MEASURES["gap"], t) for sweep, t in gap.items()])]

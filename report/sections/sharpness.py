@@ -11,8 +11,8 @@ from hw1core.experiments.sharpness import BATCH_SWEEPS, Config, Result
 
 from .. import plots
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
-from ..training import (FAILED_RULE, TREND, direction, failed_points, partly_failed_points,
-                        run_state, trained, training_spread)
+from ..claims import COMPARISON_RULE, Trend, correlation, trend, trend_words
+from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained, training_spread
 
 TITLE = "Bonus: a flatness measure (ε-sharpness)"
 PART = "HW1-3 Generalization"
@@ -38,6 +38,8 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
                    "to match their training at equal epochs; its setup gives the architecture, the batch sizes, the "
                    "rates, the epochs and the seeds; no model is trained here"),
         ("Failed runs", FAILED_RULE + "; a model that diverged has no sharpness"),
+        ("Trends", "Spearman's rank correlation over every model that trained, each seed a point of its own; "
+                   + COMPARISON_RULE),
         ("Metric", "φ = 100·(max over the box |δᵢ| ≤ ε(|θᵢ|+1) of L(θ+δ) − L(θ)) / (1 + L(θ)), "
                    f"ε = {', '.join(f'{e:g}' for e in cfg.eps)}; L = cross-entropy on {cfg.n_sharp:,} training images, "
                    "evaluation mode"),
@@ -125,20 +127,10 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
                                    "means and of every correlation.", frame)]
 
 
-def spearman(x: pd.Series, y: pd.Series) -> float | None:
-    """Spearman's rank correlation over the pairs where both are finite; None when undefined (fewer than MIN_MODELS
-    pairs, or one side constant)."""
-    ok = np.isfinite(x.to_numpy(float)) & np.isfinite(y.to_numpy(float))
-    if ok.sum() < MIN_MODELS:
-        return None
-    r = float(x[ok].corr(y[ok], method="spearman"))
-    return r if math.isfinite(r) else None
-
-
-def gap_relation(r: float) -> str:
-    """How sharpness relates to the generalisation gap, from their Spearman correlation r."""
-    return ("tracks the gap" if r > TREND else "is anti-correlated with the gap" if r < -TREND else
-            "shows no clear relation to the gap")
+def gap_relation(t: Trend) -> str:
+    """How sharpness relates to the generalisation gap, from their rank correlation and its p-value."""
+    return {"rising": "tracks the gap", "falling": "is anti-correlated with the gap"}.get(
+        t.relation, "shows no clear relation to the gap")
 
 
 def lr_text(s: pd.DataFrame) -> str:
@@ -159,41 +151,42 @@ def vs_batch(cfg: Config, s: pd.DataFrame, sweep: str) -> list[Finding]:
         return out
     for e in cfg.eps:
         col = sharpness_column(e)
-        r = spearman(np.log(ok["batch"].astype(float)), ok[col])
-        if r is None:
+        r = trend(np.log(ok["batch"].astype(float)), ok[col])
+        if not math.isfinite(r.rho):
             continue
         spread = seed_spread(s, col)
-        verdict = ("larger batches end in sharper minima, as Keskar et al. (2017) report" if r > TREND else
-                   "larger batches end in flatter minima here, contrary to Keskar et al. (2017)" if r < -TREND else
-                   "no clear trend with batch size in these runs")
+        verdict = {"rising": "larger batches end in sharper minima, as Keskar et al. (2017) report",
+                   "falling": "larger batches end in flatter minima here, contrary to Keskar et al. (2017)"}.get(
+            r.relation, "these runs show no trend with batch size that its p-value can carry")
         out.append(Finding(f"sharpness-vs-batch.{sweep}.{name_part(e)}",
                            "With {label} ({lr}), at ε = {e}, sharpness {w} with the batch size over the {n:int} models "
-                           "that trained (Spearman {r:sig} with log batch size); its mean over the seeds goes from "
-                           "{lo:sig} at batch {b0:int} to {hi:sig} at batch {b1:int}: " + verdict + ".",
-                           {"label": SWEEP_LABELS[sweep], "lr": lr_text(s), "e": f"{e:g}", "w": direction(r),
-                            "n": int(ok[col].notna().sum()), "r": r, "lo": float(spread["mean"].iloc[0]),
+                           "that trained (Spearman {r:sig} with log batch size, p = {p:sig}); its mean over the seeds "
+                           "goes from {lo:sig} at batch {b0:int} to {hi:sig} at batch {b1:int}: " + verdict + ".",
+                           {"label": SWEEP_LABELS[sweep], "lr": lr_text(s), "e": f"{e:g}", "w": trend_words(r),
+                            "n": r.n, "r": r.rho, "p": r.p, "lo": float(spread["mean"].iloc[0]),
                             "b0": int(spread["batch"].iloc[0]), "hi": float(spread["mean"].iloc[-1]),
-                            "b1": int(spread["batch"].iloc[-1])}))
+                            "b1": int(spread["batch"].iloc[-1])},
+                           [correlation(f"{sweep} sweep", "batch size", f"ε-sharpness (ε = {e:g})", r)]))
     return out
 
 
-def vs_gap(cfg: Config, s: pd.DataFrame, sweep: str) -> tuple[list[Finding], float | None]:
+def vs_gap(cfg: Config, s: pd.DataFrame, sweep: str) -> tuple[list[Finding], Trend | None]:
     """How φ (at the first ε) relates to the generalisation gap over the models of one sweep that trained, and the
     correlation (None when undefined)."""
     ok, e = trained_models(s), cfg.eps[0]
     if ok["batch"].nunique() < MIN_MODELS:
         return [], None
-    r = spearman(ok[sharpness_column(e)], gap(ok))
-    if r is None:
+    r = trend(ok[sharpness_column(e)], gap(ok))
+    if not math.isfinite(r.rho):
         return [], None
-    what = ("sharper models had the larger gap, in line with Keskar et al. (2017)" if r > TREND else
-            "sharper models had the smaller gap here, so sharpness does not explain the gap in these runs"
-            if r < -TREND else "no clear relation in these runs")
+    what = {"rising": "sharper models had the larger gap, in line with Keskar et al. (2017)",
+            "falling": "sharper models had the smaller gap here, so sharpness does not explain the gap in these runs"}.get(
+        r.relation, "no relation in these runs that its p-value can carry")
     return [Finding(f"sharpness-vs-gap.{sweep}",
                     "With {label}, sharpness at ε = {e} and the generalisation gap (test − train loss) have a Spearman "
-                    "correlation of {r:sig} over the {n:int} models that trained: " + what + ".",
-                    {"label": SWEEP_LABELS[sweep], "e": f"{e:g}", "r": r,
-                     "n": int(np.isfinite(ok[sharpness_column(e)]).sum())})], r
+                    "correlation of {r:sig} (p = {p:sig}) over the {n:int} models that trained: " + what + ".",
+                    {"label": SWEEP_LABELS[sweep], "e": f"{e:g}", "r": r.rho, "p": r.p, "n": r.n},
+                    [correlation(f"{sweep} sweep", f"ε-sharpness (ε = {e:g})", "generalisation gap", r)])], r
 
 
 def left_out(s: pd.DataFrame, sweep: str) -> list[Finding]:
@@ -208,7 +201,7 @@ def left_out(s: pd.DataFrame, sweep: str) -> list[Finding]:
                     {"label": SWEEP_LABELS[sweep], "k": len(bad), "n": len(s), "which": "; ".join(groups)})]
 
 
-def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: float, r_scaled: float) -> Finding:
+def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: Trend, r_scaled: Trend) -> Finding:
     """Whether sharpness tracks the gap where training is matched (scaled lr), against the fixed-lr sweep, whose
     larger batches take fewer steps at equal epochs. The scaled sweep is only called matched when its training is no
     more unequal than the fixed-lr sweep's (training.training_spread): the rule is meant to match training, not
@@ -227,11 +220,12 @@ def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: float, r_scaled: floa
                    "The fixed-lr sweep confounds batch size with the number of steps: at equal epochs batch {b0:int} "
                    "takes about {steps:ratio} as many steps as batch {b1:int}, and the training losses of its models "
                    "that trained span {flo:sig} to {fhi:sig}. The scaled sweep scales the rate with the batch to match "
-                   "training; " + where + "sharpness at ε = {e} {ws} (Spearman {rs:sig}); at a fixed lr it {wf} "
-                   "({rf:sig}): " + verdict + ".",
+                   "training; " + where + "sharpness at ε = {e} {ws} (Spearman {rs:sig}, p = {ps:sig}); at a fixed lr it "
+                   "{wf} ({rf:sig}, p = {pf:sig}): " + verdict + ".",
                    {"b0": b0, "b1": b1, "steps": b1 / b0, "flo": float(fl.min()), "fhi": float(fl.max()),
                     "slo": float(sl.min()), "shi": float(sl.max()), "e": f"{cfg.eps[0]:g}",
-                    "ws": gap_relation(r_scaled), "rs": r_scaled, "wf": gap_relation(r_fixed), "rf": r_fixed})
+                    "ws": gap_relation(r_scaled), "rs": r_scaled.rho, "ps": r_scaled.p, "wf": gap_relation(r_fixed),
+                    "rf": r_fixed.rho, "pf": r_fixed.p})
 
 
 def findings(cfg: Config, res: Result) -> list[Finding]:

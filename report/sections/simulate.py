@@ -10,6 +10,7 @@ from hw1core import models
 from hw1core.experiments.simulate import Config, Result
 
 from .. import plots
+from ..claims import COMPARISON_RULE, best_of, over_seeds, pair
 from ..format import seeds_named
 from ..layers import FORMULAS, depth
 from ..outputs import FigureSpec, Finding, Question, TableSpec
@@ -52,8 +53,9 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
                             "learning rate"),
         ("Batch size, epochs", f"{cfg.train.batch_size}, {cfg.train.epochs:,} epochs (reshuffled every epoch)"),
         ("Seeds", f"{cfg.seeds} per model and function ({seeds_named(list(range(cfg.seeds)))}); bands show min–max "
-                  "over seeds; mean ± sd and the median: over the seeds that neither diverged nor collapsed, the sd "
-                  "with n − 1"),
+                  "over seeds; the mean ± standard error (sd with n − 1, over √n) and the median are over the seeds "
+                  "that neither diverged nor collapsed"),
+        ("Comparisons", COMPARISON_RULE),
         ("Loss recorded", f"the full-batch MSE on the {cfg.n_train} training points at the end of every epoch (the "
                           "figures, the table and the convergence rule use it)"),
         ("Converged at", SETTLE_RULE),
@@ -97,6 +99,7 @@ def summary(cfg: Config, res: Result) -> pd.DataFrame:
             done = [e for e in epochs if e is not None]
             mean, sd = seed_spread(kept)
             rows.append({"function": f, "model": arch, "params": models.param_count_of(arch),
+                         "final_losses": [float(v) for v in kept if np.isfinite(v)],
                          "final_loss_mean": mean, "final_loss_sd": sd,
                          "final_loss_median": float(np.nanmedian(kept)) if np.isfinite(kept).any() else math.nan,
                          "target_variance": variance, "runs_at_mean": int(collapsed.sum()),
@@ -142,7 +145,7 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
     t = summary(cfg, res)
     frame = pd.DataFrame({
         "function": t["function"], "model": t["model"], "params": t["params"],
-        "final loss (mean ± sd)": [f"{m:.3g} ± {s:.2g}" for m, s in zip(t["final_loss_mean"], t["final_loss_sd"])],
+        "final loss (mean ± se)": [str(over_seeds(v)) if v else "–" for v in t["final_losses"]],
         "final loss (median)": [f"{v:.3g}" for v in t["final_loss_median"]],
         "seeds at the mean": [f"{a}/{n}" for a, n in zip(t["runs_at_mean"], t["runs"])],
         "converged at epoch (median)": [f"{e:,.0f}" if c else "still falling" for e, c in
@@ -151,7 +154,7 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
         "runs diverged": t["diverged_runs"],
     })
     return [TableSpec("summary", f"Final training loss (full batch) and convergence epoch per function and model; the "
-                                 f"mean ± sd leaves out the seeds at the mean: those whose final MSE is at least "
+                                 f"mean ± standard error (sd / √n over the seeds, what the findings compare) leaves out the seeds at the mean: those whose final MSE is at least "
                                  f"{AT_MEAN:.0%} of the function's variance on the training points (they predict about "
                                  f"a constant).", frame)]
 
@@ -163,25 +166,22 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     deepest = [m for m in archs if depths[m] == max(depths.values())]
     out = []
     for f, rows in t.groupby("function", sort=False):
-        rows = rows.dropna(subset=["final_loss_mean"]).sort_values("final_loss_mean")
-        if rows.empty:
+        rows = rows[[len(v) > 0 for v in rows["final_losses"]]]
+        if len(rows) < 2:
             continue
-        best, worst = rows.iloc[0], rows.iloc[-1]
-        verdict = ("the deepest model fitted best, as the homework expects of depth" if best["model"] in deepest else
-                   "contrary to the homework's expectation that the deepest model ({deepest}, {layers:int} weight "
-                   "layers) fits best")
-        out.append(Finding(f"lowest-loss.{f}", "On {f}, {best} ({best_layers:int} weight layers) reached the lowest final training loss "
-                           "({best_loss:sig}), {ratio:ratio} lower than {worst} ({worst_loss:sig}); " + verdict + ".",
-                           {"f": f, "best": best["model"], "best_layers": depths[best["model"]],
-                            "best_loss": best["final_loss_mean"], "worst": worst["model"],
-                            "worst_loss": worst["final_loss_mean"], "deepest": " and ".join(deepest),
-                            "layers": max(depths.values()),
-                            "ratio": worst["final_loss_mean"] / best["final_loss_mean"]}))
+        out.append(lowest_loss(str(f), rows, depths, deepest))
     means = t.groupby("function", sort=False)["final_loss_mean"].mean()
     if len(means) >= 2 and means.notna().all():
-        hard, easy = means.idxmax(), means.idxmin()
-        out.append(Finding("harder-function", "Averaged over the models, {hard} ended with a {ratio:ratio} higher final loss than {easy}.",
-                           {"hard": hard, "easy": easy, "ratio": means[hard] / means[easy]}))
+        hard, easy = str(means.idxmax()), str(means.idxmin())
+        by = {(r["function"], r["model"]): over_seeds(r["final_losses"]) for _, r in t.iterrows() if r["final_losses"]}
+        claims = [pair(f"final training loss of {m}", (hard, easy), by[hard, m], by[easy, m])
+                  for m in archs if (hard, m) in by and (easy, m) in by]
+        clear = [c.quantity.removeprefix("final training loss of ") for c in claims if c.relation == ">"]
+        out.append(Finding("harder-function", "Averaged over the models, {hard} ended with a {ratio:ratio} higher final "
+                           "loss than {easy}; model by model the difference is clear of the seeds' spread for "
+                           "{k:int} of {m:int}" + (" ({which})" if 0 < len(clear) < len(claims) else "") + ".",
+                           {"hard": hard, "easy": easy, "ratio": means[hard] / means[easy], "k": len(clear),
+                            "m": len(claims), "which": ", ".join(clear)}, claims))
     for _, r in t[(t["runs_at_mean"] > 0) | t["model"].str.endswith("-r")].iterrows():
         variant = " (the variant with a 1→1 input layer)" if r["model"].endswith("-r") else ""
         out.append(Finding(f"at-mean.{r['function']}.{r['model']}", "{n:int} of {runs:int} seeds of {model}{variant} stayed at the mean of {f}: final MSE at "
@@ -197,6 +197,34 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         out.append(Finding("diverged", "{n:int} runs diverged (non-finite loss) and are left out of the means.",
                            {"n": int(t["diverged_runs"].sum())}))
     return out
+
+
+def lowest_loss(f: str, rows: pd.DataFrame, depths: dict[str, int], deepest: list[str]) -> Finding:
+    """Which model fitted f best, told apart from the others by the seeds' spread, and what that says of depth."""
+    estimates = {r["model"]: over_seeds(r["final_losses"]) for _, r in rows.iterrows()}
+    rank = best_of(f"final training loss on {f}", estimates, lowest=True)
+    values = {"f": f, "best": rank.best, "best_layers": depths[rank.best], "best_loss": estimates[rank.best].value,
+              "best_se": estimates[rank.best].error, "deepest": " and ".join(deepest), "layers": max(depths.values()),
+              "n": min(e.n for e in estimates.values())}
+    text = "On {f}, {best} ({best_layers:int} weight layers) reached the lowest mean final training loss ({best_loss:sig} ± {best_se:sig}, " + \
+           "mean ± standard error over {n:int} seeds)"
+    if rank.tied:
+        values |= {"tied": " and ".join(f"{m} ({estimates[m]})" for m in rank.tied)}
+        text += ", but it is indistinguishable at this scale from {tied} (Welch's t-test, p ≥ 0.05)"
+        if rank.clear:
+            values["clear"] = " and ".join(f"{m} ({estimates[m]})" for m in rank.clear)
+            text += " and clearly below {clear}"
+        verdict = ("; so these seeds cannot say whether the deepest model ({deepest}) fits best"
+                   if rank.best in deepest or any(m in deepest for m in rank.tied) else
+                   "; the deepest model ({deepest}, {layers:int} weight layers) is not among the best, contrary to the "
+                   "homework's expectation")
+    else:
+        values["clear"] = " and ".join(f"{m} ({estimates[m]})" for m in rank.clear)
+        text += ", clearly below {clear} (Welch's t-test, p < 0.05)"
+        verdict = ("; the deepest model fitted best, as the homework expects of depth" if rank.best in deepest else
+                   "; contrary to the homework's expectation that the deepest model ({deepest}, {layers:int} weight "
+                   "layers) fits best")
+    return Finding(f"lowest-loss.{f}", text + verdict + ".", values, rank.claims)
 
 
 def bonus(cfg: Config, res: Result) -> str:
