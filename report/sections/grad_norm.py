@@ -8,8 +8,9 @@ from hw1core import models
 from hw1core.experiments.grad_norm import Config, Result
 
 from .. import plots
-from ..layers import FORMULAS
+from ..claims import correlation, trend
 from ..format import train_text
+from ..layers import FORMULAS
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Gradient norm during training"
@@ -101,11 +102,15 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                    {"e": peak + 1, "p": float(norm[peak]), "tail": tail, "end": end_norm,
                     "drop": float(norm[peak]) / end_norm, "l0": float(loss.iloc[0]), "l1": end_loss,
                     "ld": float(loss.iloc[0]) / end_loss})]
-    rho = float(norm.corr(loss, method="spearman"))
+    r = trend(norm, loss)
+    what = {"rising": "they fall together", "falling": "the norm tends to rise while the loss falls"}.get(
+        r.relation, "neither rises or falls with the other in a way its p-value can carry")
     out.append(Finding("norm-loss-spearman",
-                       "Across epochs, the gradient norm and the loss have a Spearman correlation of {r:sig}: {what}.",
-                       {"r": rho, "what": "they fall together" if rho > 0.3 else
-                        "the norm tends to rise while the loss falls" if rho < -0.3 else "they are largely unrelated"}))
+                       "Across the {n:int} epochs, the epoch-mean gradient norm and the loss have a Spearman "
+                       "correlation of {r:sig} (p = {p:sig}; neighbouring epochs are not independent, so p is "
+                       "optimistic): {what}.",
+                       {"r": r.rho, "p": r.p, "n": r.n, "what": what},
+                       [correlation("Spearman over epochs", "loss", "gradient norm", r)]))
     spikes, total = spike_count(res.grad_norm), len(res.grad_norm)
     out.append(Finding("norm-spikes",
                        "{n:int} of {total:count} steps ({share:pct}) had a gradient norm over " + f"{SPIKE_FACTOR}× "

@@ -9,7 +9,8 @@ from hw1core import models
 from hw1core.experiments.interpolation import Config, Lines, Result
 
 from .. import plots
-from ..format import fmt_number, seeds_named, sweep_schedule_text
+from ..claims import Estimate, over_seeds, pair
+from ..format import fmt_estimate, fmt_number, seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import FAILED_RULE, failed_to_train, run_state
 
@@ -248,8 +249,18 @@ def barrier_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, loss:
     else:
         verdict = "no seed shows whether the two minima are connected"
     low, vlow = lowest_text(alpha, loss)
-    return Finding(f"barrier.{name}", "{l1} → {l2}: " + ", ".join(parts) + "; so " + verdict + "." + low,
-                   values | vlow)
+    claims, measured_text = [], ""
+    found = heights[np.isfinite(heights)]
+    if len(found) > 1:  # the barrier's height against none, over the seeds: a one-sample t-test
+        height = over_seeds(found)
+        claims = [pair("barrier height", (f"{labels[0]} → {labels[1]}", "none"), height, Estimate(0.0, 0.0, len(found), "seeds"))]
+        values |= {"h": fmt_estimate(height), "hp": claims[0].uncertainty["p"]}
+        measured_text = (" Over the seeds the height is {h}, " +
+                         ("clear of zero" if claims[0].relation == ">" else
+                          "below zero (the loss between the ends stays under the worse end)" if claims[0].relation == "<"
+                          else "indistinguishable from no barrier at this scale") + " (t-test, p = {hp:sig}).")
+    return Finding(f"barrier.{name}", "{l1} → {l2}: " + ", ".join(parts) + "; so " + verdict + "." + measured_text +
+                   low, values | vlow, claims)
 
 
 def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, loss: np.ndarray, seeds: list[int],
@@ -264,10 +275,16 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
     n, c, ties, u = len(rise), int(compares.sum()), int(compares.sum() - sum(sharper)), int((~compares).sum())
     values: dict = {"l1": l1, "l2": l2, "n": n, "c": c, "k0": int(sharper[0]), "k1": int(sharper[1]), "t": ties,
                     "u": u}
+    claims = []
+    if c > 1:  # the mean rise at each end over the seeds that compare, with Welch's test
+        e0, e1 = over_seeds(rise[compares, 0]), over_seeds(rise[compares, 1])
+        claims = [pair("loss rise one grid step from the end", (l1, l2), e0, e1)]
+        values |= {"m0": fmt_estimate(e0), "m1": fmt_estimate(e1), "mp": claims[0].uncertainty["p"]}
+    clear = bool(claims) and claims[0].relation != "≈"  # one seed, or seeds inside their spread, back no literature
     note = ""
-    if large is not None and c and sharper[large] == c:
+    if large is not None and clear and sharper[large] == c:
         note = ", as Keskar et al. (2017) report for large batches"
-    elif large is not None and c and sharper[1 - large] == c:
+    elif large is not None and clear and sharper[1 - large] == c:
         note = ", contrary to Keskar et al.'s (2017) large-batch finding"
     clauses: list[str] = []
     for i in (1, 0) if large is None else (large, 1 - large):
@@ -282,6 +299,9 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
                        "an end is not at a minimum along the line, so " +
                        ("that seed gives" if u == 1 else "those seeds give") + " no comparison")
     text = "{l1} → {l2}: " + ", ".join(clauses[:-1]) + (", and " if len(clauses) > 1 else "") + clauses[-1] + "."
+    if claims:
+        text += (" The mean rises, {m0} ({l1}) and {m1} ({l2}), are " +
+                 ("clearly different" if clear else "indistinguishable at this scale") + " (Welch's t-test, p = {mp:sig}).")
     if c:
         r0, v0 = span("r0", list(rise[compares, 0]))
         r1, v1 = span("r1", list(rise[compares, 1]))
@@ -297,7 +317,7 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
         text += (f" In seed {s}, one grid step away from the ends the training loss " + c0 + " ({l1}) and " + c1 +
                  " ({l2}): {where_%d} is not at a minimum along this line, so seed %d gives no sharpness comparison."
                  % (s, s))
-    return Finding(f"end-curvature.{name}", text, values)
+    return Finding(f"end-curvature.{name}", text, values, claims)
 
 
 def large_batch_end(cfg: Config, name: str) -> int | None:

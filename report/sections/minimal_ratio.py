@@ -9,6 +9,7 @@ from hw1core import models
 from hw1core.experiments.minimal_ratio import Config, Result
 
 from .. import plots
+from ..claims import Trend, correlation, over_seeds, pair, trend
 from ..layers import FORMULAS
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
@@ -67,9 +68,9 @@ def met_tolerance(runs: pd.DataFrame) -> pd.Series:
     return runs["reached"] > 0
 
 
-def ratio_loss_spearman(runs: pd.DataFrame) -> float:
-    """Spearman correlation of the minimal ratio with the log of the loss over the runs (NaN when undefined)."""
-    return float(runs["ratio"].corr(np.log(runs["loss"]), method="spearman"))
+def ratio_loss_trend(runs: pd.DataFrame, ratio: str = "ratio") -> Trend:
+    """Spearman's ρ (and p) of a minimal ratio column with the log of the loss over the runs."""
+    return trend(runs[ratio], np.log(runs["loss"]))
 
 
 def figures(cfg: Config, res: Result) -> list[FigureSpec]:
@@ -119,9 +120,12 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     p = models.param_count_of(cfg.model)
     flat_directions = p - t["gauss_newton_rank"]
     flat, near_zero = float(flat_directions.mean()), float(t["near_zero"].mean())
-    if abs(flat - near_zero) <= 0.02 * near_zero:
-        compared = "the Hessian has {z:sig} near-zero eigenvalues, about as many: the fit's Jacobian accounts for them"
-    elif near_zero < flat:
+    counts = pair("eigenvalues per run", ("near-zero Hessian eigenvalues", "directions (2/N)·JᵀJ leaves flat"),
+                  over_seeds(t["near_zero"]), over_seeds(flat_directions))
+    if counts.relation == "≈":
+        compared = ("the Hessian has {z:sig} near-zero eigenvalues, indistinguishable from that over these runs: the "
+                    "fit's Jacobian accounts for them")
+    elif counts.relation == "<":
         compared = ("the Hessian has {z:sig} near-zero eigenvalues, {bent:sig} fewer: the residual term "
                     "(2/N)·Σᵢ rᵢ∇²fᵢ curves about that many of the directions JᵀJ leaves flat")
     else:
@@ -136,19 +140,23 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                         "rhi": int(t["gauss_newton_rank"].max()), "flat": flat, "p": p, "z": near_zero,
                         "bent": flat - near_zero, "n": cfg.n_train, "units": hidden_units(cfg.model),
                         "pos": float(t["above_zero"].mean()), "plo": int(t["above_zero"].min()),
-                        "phi": int(t["above_zero"].max())}))
+                        "phi": int(t["above_zero"].max())}, [counts]))
     minima, saddles = int((t["negative"] == 0).sum()), int((t["negative"] > 0).sum())
     out.append(Finding("minima-and-saddles",
                        "{m:int} runs have no eigenvalue below −τ (a minimum up to the flat directions: no descent "
                        "direction was found) and {s:int} have at least one (a saddle point); {strict:int} runs have a "
                        "ratio of 1, every eigenvalue above τ.",
                        {"m": minima, "s": saddles, "strict": int((t["ratio"] >= 1).sum())}))
-    rho = ratio_loss_spearman(t)
-    if np.isfinite(rho):
-        what = ("runs with a higher ratio reached lower loss, as the homework expects" if rho < -0.2 else
-                "a higher ratio came with higher loss, contrary to the homework's expectation" if rho > 0.2 else
-                "no clear relation in these runs")
-        out.append(Finding("ratio-loss-spearman",
-                           "The Spearman correlation between minimal ratio and the log of the loss is {r:sig}: "
-                           + what + ".", {"r": rho}))
+    for name, column, among in (("ratio-loss-spearman", "ratio", ""),
+                                ("ratio-nonzero-loss-spearman", "ratio_nonzero", " among the eigenvalues above τ")):
+        r = ratio_loss_trend(t, column)
+        if not np.isfinite(r.rho):
+            continue
+        what = {"falling": "runs with a higher ratio reached lower loss, as the homework expects",
+                "rising": "a higher ratio came with higher loss, contrary to the homework's expectation"}.get(
+            r.relation, "no relation in these runs that its p-value can carry")
+        out.append(Finding(name, "The Spearman correlation between the minimal ratio" + among + " and the log of the "
+                           "loss is {r:sig} over {n:int} runs (p = {p:sig}): " + what + ".",
+                           {"r": r.rho, "n": r.n, "p": r.p},
+                           [correlation("Spearman", "minimal ratio" + among, "log loss", r)]))
     return out
