@@ -38,7 +38,7 @@ class Estimate:
     value: float
     error: float
     n: int
-    basis: str  # "seeds" or "test examples"
+    basis: str  # what the error comes from: "seeds", "test examples", "grid points", or "exact" (no error)
 
     def __str__(self) -> str:
         return f"{self.value:.3g} ± {self.error:.2g}"
@@ -57,15 +57,16 @@ def accuracy(acc: float, n_examples: int) -> Estimate:
 
 
 def difference_p(a: Estimate, b: Estimate) -> float:
-    """Two-sided p-value of a − b: Welch's t-test where both come from seeds, a z-test on the sampling errors
-    otherwise; NaN where either has no error (one seed)."""
+    """Two-sided p-value of a − b: Welch's t-test where both are means over a few draws of one kind (seeds, grid
+    points), a z-test on the sampling errors of test examples otherwise; NaN where either has no error (one seed).
+    A known value (error 0, like chance) against a mean makes it a one-sample test."""
     se = math.hypot(a.error, b.error)
     if not math.isfinite(se):
         return math.nan
     if se == 0:
         return 0.0 if a.value != b.value else 1.0
     t = (a.value - b.value) / se
-    if a.basis == b.basis == "seeds":
+    if a.basis == b.basis != "test examples":
         df = se ** 4 / ((a.error ** 4) / (a.n - 1) + (b.error ** 4) / (b.n - 1)) if a.error or b.error else math.inf
         return float(2 * stats.t.sf(abs(t), df))
     return float(2 * stats.norm.sf(abs(t)))

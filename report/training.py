@@ -7,6 +7,15 @@ import math
 import numpy as np
 import pandas as pd
 
+CIFAR_TEST = 10_000  # images in CIFAR-10's test split
+
+
+def cifar_test_images(n_test: int) -> int:
+    """How many CIFAR-10 test images a `data.n_test` setting evaluates on (0: the whole split): the n behind a
+    run's binomial sampling error."""
+    return min(n_test, CIFAR_TEST) if n_test else CIFAR_TEST
+
+
 CHANCE_MARGIN = 0.05  # accuracy within this of chance (1 / classes) ...
 CHANCE_LOSS_SHARE = 0.95  # ... with a loss of at least this share of ln(classes): a constant predictor
 FAILED_RULE = (f"a run failed to train when its loss is not finite, or when its final training accuracy is within "

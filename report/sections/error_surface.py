@@ -11,7 +11,8 @@ from hw1core import models
 from hw1core.experiments.error_surface import Config, Result
 
 from .. import plots
-from ..format import train_text
+from ..claims import Estimate, over_seeds, pair
+from ..format import fmt_estimate, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Bonus: visualise the error surface"
@@ -66,9 +67,15 @@ def grid_minimum(grid: np.ndarray, axis: np.ndarray) -> tuple[float, float, floa
     return float(grid[i, j]), float(axis[i]), float(axis[j])
 
 
+def border_values(grid: np.ndarray) -> np.ndarray:
+    """The finite losses on the grid's outermost rows and columns (corners counted twice)."""
+    edge = np.concatenate([grid[0], grid[-1], grid[:, 0], grid[:, -1]])
+    return edge[np.isfinite(edge)]
+
+
 def border_mean(grid: np.ndarray) -> float:
     """The mean loss over the grid's outermost rows and columns (corners counted twice)."""
-    return float(np.nanmean(np.concatenate([grid[0], grid[-1], grid[:, 0], grid[:, -1]])))
+    return float(np.mean(border_values(grid)))
 
 
 def figures(cfg: Config, res: Result) -> list[FigureSpec]:
@@ -112,18 +119,29 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     g = res.random
     center, border = center_loss(g), border_mean(g)
     low, a_min, b_min = grid_minimum(g, res.axis)
-    what = ("the trained weights sit in a basin" if border > center else
-            "the surface is not a basin around the trained weights at this scale")
-    out = [Finding("basin", "Along the random directions the loss rises from {c:sig} at the trained weights to {b:sig} "
-                   "on average at the grid's border ({r:ratio}) and {m:sig} at worst: " + what + ".",
-                   {"c": center, "b": border, "r": border / center, "m": float(np.nanmax(g))})]
+    # Every grid point is evaluated on the same images, so the centre is exact for this slice; the border's spread
+    # over its points is what a "rises" must clear.
+    edge = over_seeds(border_values(g))
+    edge = Estimate(edge.value, edge.error, edge.n, "grid points")
+    rise = pair("loss on the random plane", ("grid border", "trained weights"), edge,
+                Estimate(center, 0.0, edge.n, "grid points"))
+    what = {">": "the trained weights sit in a basin",
+            "<": "the surface is not a basin around the trained weights at this scale"}.get(
+        rise.relation, "the border's losses spread too widely to call the surface a basin at this scale")
+    out = [Finding("basin", "Along the random directions the loss goes from {c:sig} at the trained weights to {b} "
+                   "at the grid's border (mean ± standard error over its {n:int} points; {r:ratio}) and {m:sig} at "
+                   "worst: " + what + ".",
+                   {"c": center, "b": fmt_estimate(edge), "n": edge.n, "r": border / center,
+                    "m": float(np.nanmax(g))}, [rise])]
     if low < center:
+        exact = lambda v: Estimate(v, 0.0, 1, "exact")  # two points of one slice, on the same images
+        lowest = pair("loss on the random plane", ("lowest grid point", "trained weights"), exact(low), exact(center))
         out.append(Finding("grid-minimum",
                            "The lowest grid point ({g:sig}, {drop:pct} below the trained weights' {c:sig}) lies at "
                            "(α, β) = ({a:sig}, {b:sig}), at distance {d:sig}: in this 2-D slice the trained weights "
                            "are not the lowest point of this loss, which leaves out augmentation and weight decay.",
                            {"g": low, "c": center, "drop": 1 - low / center, "a": a_min, "b": b_min,
-                            "d": float(np.hypot(a_min, b_min))}))
+                            "d": float(np.hypot(a_min, b_min))}, [lowest]))
     else:
         out.append(Finding("grid-minimum", "The trained weights are the lowest point of the grid ({g:sig}).",
                            {"g": low}))

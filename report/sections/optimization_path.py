@@ -8,8 +8,10 @@ from hw1core import models
 from hw1core.experiments.optimization_path import Config, Result, is_regression
 
 from .. import plots
-from ..format import train_text
+from ..claims import accuracy, over_seeds, pair
+from ..format import fmt_estimate, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
+from ..training import cifar_test_images
 
 TITLE = "Visualise the optimisation process"
 PART = "HW1-2 Optimization"
@@ -106,28 +108,48 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
 
 def findings(cfg: Config, res: Result) -> list[Finding]:
     whole, layer = float(res.whole_evr.sum()), float(res.layer_evr.sum())
+    k = res.whole.shape[0]
+    even = 2 / (k - 1) if k > 1 else 1.0  # k runs from near-orthogonal starts span k − 1 equal directions
     out = [Finding("pca-variance", "Two components explain {w:pct} of the variance of the whole-model weights and "
-                                   "{l:pct} for the first layer, so the figures show {what} of the motion.",
-                   {"w": whole, "l": layer, "what": "most" if whole > 0.5 else "only part"})]
-    start, end = float(res.start_dist.mean()), float(res.end_dist.mean())
-    ratio = end / start
+                                   "{l:pct} for the first layer. {k:int} runs that start in near-orthogonal directions "
+                                   "and move apart would spread the variance evenly over {k1:int} components, "
+                                   "{even:pct} for two, so the plane shows {what}.",
+                   {"w": whole, "l": layer, "k": k, "k1": k - 1, "even": even,
+                    "what": "little more than any two of the runs' separate directions would" if whole < 1.5 * even
+                    else "a shared motion beyond the runs' separate directions"})]
+    start, end = over_seeds(res.start_dist), over_seeds(res.end_dist)
+    claim = pair("distance between runs", ("end", "start"), end, start)
     out.append(Finding("run-distances",
-                       "The runs start {s:sig} apart on average and end {e:sig} apart ({r:ratio} the start distance; "
-                       "Euclidean, all weights), each displaced {d:sig} from its start on average: {verdict}.",
-                       {"s": start, "e": end, "r": ratio, "d": float(res.displacement.mean()),
-                        "verdict": "training brought the runs closer together" if ratio < 0.9 else
-                        "training moved the runs further apart" if ratio > 1.1 else
-                        "they end about as far apart as they started"}))
+                       "The runs start {s} apart on average and end {e} apart (mean ± standard error over the {n:int} "
+                       "pairs of runs; Euclidean, all weights; {r:ratio} the start distance), each displaced {d:sig} "
+                       "from its start on average: {verdict}.",
+                       {"s": fmt_estimate(start), "e": fmt_estimate(end), "n": len(res.end_dist),
+                        "r": end.value / start.value, "d": float(res.displacement.mean()),
+                        "verdict": {"<": "training brought the runs closer together",
+                                    ">": "training moved the runs further apart"}.get(
+                            claim.relation, "they end about as far apart as they started, indistinguishable at this "
+                                            "scale")}, [claim]))
     final = res.values[:, -1]
-    lo, hi = float(np.nanmin(final)), float(np.nanmax(final))
+    ok = np.isfinite(final)
+    if not ok.any():
+        return out
+    lo, hi = int(np.nanargmin(final)), int(np.nanargmax(final))
     if res.metric == "accuracy":
-        spread = 100 * (hi - lo)
+        n_test = cifar_test_images(cfg.data.n_test)
+        best, worst = accuracy(float(final[hi]), n_test), accuracy(float(final[lo]), n_test)
+        spread = pair("final test accuracy", (f"run {hi}", f"run {lo}"), best, worst)
         out.append(Finding("final-accuracy-range",
-                           "Final test accuracy ranges from {lo:pct} to {hi:pct} across runs ({spread:sig} points): "
-                           "{verdict}.", {"lo": lo, "hi": hi, "spread": spread,
-                                          "verdict": "different end points, similar performance" if spread < 3 else
-                                          "the seeds differ in performance as well as in weights"}))
+                           "Final test accuracy ranges from {lo} to {hi} across runs ({spread:sig} points): {verdict}.",
+                           {"lo": fmt_estimate(worst, "pct"), "hi": fmt_estimate(best, "pct"),
+                            "spread": 100 * (best.value - worst.value),
+                            "verdict": "the best and the worst run differ by more than the binomial sampling error "
+                                       f"over {n_test:,} test images, so the seeds differ in performance as well as in "
+                                       "weights" if spread.relation == ">" else
+                                       "within the binomial sampling error over "
+                                       f"{n_test:,} test images: different end points, indistinguishable performance"},
+                           [spread]))
     else:
         out.append(Finding("final-loss-range", "Final training loss ranges from {lo:sig} to {hi:sig} across runs "
-                                               "({r:ratio}).", {"lo": lo, "hi": hi, "r": hi / lo}))
+                                               "({r:ratio}).", {"lo": float(final[lo]), "hi": float(final[hi]),
+                                                                "r": float(final[hi] / final[lo])}))
     return out

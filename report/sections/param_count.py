@@ -11,7 +11,7 @@ from .. import plots
 from ..claims import Claim, Trend, accuracy, best_of, correlation, trend
 from ..format import fmt_estimate, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
-from ..training import FAILED_RULE, failed_points, run_state, trained
+from ..training import FAILED_RULE, cifar_test_images, failed_points, run_state, trained
 
 TITLE = "Number of parameters vs generalization"
 PART = "HW1-3 Generalization"
@@ -23,12 +23,6 @@ QUESTIONS = [
 ]
 FIGURES = ("loss", "acc")
 TABLES = ("models",)
-CIFAR_TEST = 10_000  # images in CIFAR-10's test split
-
-
-def test_images(n_test: int) -> int:
-    """How many CIFAR-10 test images a `data.n_test` setting draws (0: the whole split)."""
-    return min(n_test, CIFAR_TEST) if n_test else CIFAR_TEST
 
 
 def architectures(cfg: Config) -> list[str]:
@@ -83,7 +77,7 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
 
 def tables(cfg: Config, res: Result) -> list[TableSpec]:
     t = by_size(res)
-    n_test = test_images(cfg.data.n_test)
+    n_test = cifar_test_images(cfg.data.n_test)
     frame = pd.DataFrame({"model": t["model"], "params": t["params"], "train loss": t["train_loss"],
                           "test loss": t["test_loss"], "train acc": [f"{a:.1%}" for a in t["train_acc"]],
                           "test acc (± se)": [fmt_estimate(accuracy(a, n_test), "pct") for a in t["test_acc"]],
@@ -123,7 +117,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                     "with size is {r:sig} (p = {p:sig}, {n:int} models), so the gap " + gap_says[gap_trend.relation] +
                     ".", {"glo": float(100 * gap.min()), "ghi": float(100 * gap.max()), "r": gap_trend.rho,
                           "p": gap_trend.p, "n": gap_trend.n}, [gap_claim]),
-            best_test_accuracy(t, test_images(cfg.data.n_test)),
+            best_test_accuracy(t, cifar_test_images(cfg.data.n_test)),
         ]
     failed = by_size(res)[lambda d: ~trained(d)]
     if len(failed):

@@ -9,9 +9,12 @@ from hw1core import models
 from hw1core.experiments.random_labels import Config, Result
 
 from .. import plots
+from ..claims import Estimate, accuracy, correlation, pair, trend
 from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import CHANCE_MARGIN
+
+MNIST_TEST = 10_000  # images in MNIST's test split
 
 TITLE = "Can the network fit random labels?"
 PART = "HW1-3 Generalization"
@@ -146,22 +149,34 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     done = t[(t["epoch_memorised"] > 0) & (t["diverged_epoch"] == 0)].sort_values("images")
     if len(done) >= 2:
         small, large = done.iloc[0], done.iloc[-1]
-        grew = large["epoch_memorised"] > small["epoch_memorised"]
-        out.append(Finding("time-to-memorise", "The epochs needed to memorise " +
-                           ("grew" if grew else "did not grow") + " with the training set: {e0:count} on {n0:count} "
-                           "images, {e1:count} on {n1:count} ({size:ratio} the images, {time:ratio} the epochs, "
-                           "{work:ratio} the steps).",
+        r = trend(done["images"], done["epoch_memorised"])
+        says = {"rising": "grows with the training set (Spearman {rho:sig}, p = {p:sig})",
+                "falling": "falls with the training set (Spearman {rho:sig}, p = {p:sig})"}.get(
+            r.relation, "is ordered with the training set only as far as {k:int} sizes of one seed each can show "
+                        "(a rank correlation over them cannot be told from chance: p = {p:sig})")
+        out.append(Finding("time-to-memorise", "The epochs needed to memorise: {e0:count} on {n0:count} images, "
+                           "{e1:count} on {n1:count} ({size:ratio} the images, {time:ratio} the epochs, {work:ratio} "
+                           "the steps); the epoch count " + says + ".",
                            {"e0": small["epoch_memorised"], "n0": small["images"], "e1": large["epoch_memorised"],
                             "n1": large["images"], "size": large["images"] / small["images"],
                             "time": large["epoch_memorised"] / small["epoch_memorised"],
                             "work": large["epoch_memorised"] * large["images"] /
-                            (small["epoch_memorised"] * small["images"])}))
+                            (small["epoch_memorised"] * small["images"]), "rho": r.rho, "p": r.p, "k": r.n},
+                           [correlation("Spearman over sizes", "training images", "epochs to memorise", r)]))
+    n_test = cfg.n_test or MNIST_TEST
+    chance = Estimate(0.1, 0.0, n_test, "test examples")
+    vs_chance = [pair("test accuracy", (f"{int(r['images']):,} images", "chance"),
+                      accuracy(float(r["final_test_acc"]), n_test), chance) for _, r in t.iterrows()]
+    above = [c for c in vs_chance if c.relation == ">"]
     test_acc = t["final_test_acc"]
     near = (test_acc - 0.1).abs().max() <= CHANCE_MARGIN
     out.append(Finding("test-acc-vs-chance", "Test accuracy (true labels) ended between {lo:pct} and {hi:pct}, against "
-                       "a chance level of 10%" + (": what the network learned from shuffled labels hardly transfers."
-                                                  if near else "."),
-                       {"lo": test_acc.min(), "hi": test_acc.max()}))
+                       "a chance level of 10%; {k:int} of {m:int} runs are clearly above chance (beyond the binomial "
+                       "sampling error over {n:count} test images)" +
+                       (", by at most {most:sig} points: what the network learned from shuffled labels hardly "
+                        "transfers." if near else "."),
+                       {"lo": test_acc.min(), "hi": test_acc.max(), "k": len(above), "m": len(vs_chance), "n": n_test,
+                        "most": 100 * (test_acc.max() - 0.1)}, vs_chance))
     for _, r in done.iterrows():
         n, rise = int(r["images"]), r["test_loss_min_epoch"]
         if rise and rise < r["epochs"]:
