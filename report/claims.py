@@ -44,11 +44,12 @@ class Estimate:
         return f"{self.value:.3g} ± {self.error:.2g}"
 
 
-def over_seeds(values: Iterable[float]) -> Estimate:
-    """The mean over seeds and its standard error (sd / √n; NaN for one seed, which has no spread)."""
+def over_seeds(values: Iterable[float], basis: str = "seeds") -> Estimate:
+    """The mean over seeds (or other draws of one kind, named by `basis`) and its standard error (sd / √n; NaN for
+    one draw, which has no spread)."""
     v = np.asarray(list(values), dtype=float)
     error = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
-    return Estimate(float(v.mean()), error, len(v), "seeds")
+    return Estimate(float(v.mean()), error, len(v), basis)
 
 
 def accuracy(acc: float, n_examples: int) -> Estimate:
@@ -67,7 +68,7 @@ def difference_p(a: Estimate, b: Estimate) -> float:
         return 0.0 if a.value != b.value else 1.0
     t = (a.value - b.value) / se
     if a.basis == b.basis != "test examples":
-        df = se ** 4 / ((a.error ** 4) / (a.n - 1) + (b.error ** 4) / (b.n - 1)) if a.error or b.error else math.inf
+        df = se ** 4 / sum(e.error ** 4 / (e.n - 1) for e in (a, b) if e.error > 0)  # Welch–Satterthwaite
         return float(2 * stats.t.sf(abs(t), df))
     return float(2 * stats.norm.sf(abs(t)))
 
@@ -113,17 +114,17 @@ def trend(x: Sequence[float], y: Sequence[float]) -> Trend:
     """How y moves with x: Spearman's ρ over the finite points (every seed a point of its own), with its two-sided
     p-value; fewer than 3 points, or a constant side, give no trend. scipy's p-value for ρ is an approximation that
     calls 4 points in order p = 0 where their exact p is 2/4! = 0.083, so small samples get the exact one."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return Trend(math.nan, math.nan, int(len(x)))
-    if len(x) <= EXACT_UP_TO:
-        r = stats.permutation_test((x,), lambda a, axis=-1: rank_correlation(a, y, axis), vectorized=True,
+    xs, ys = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    xs, ys = xs[ok], ys[ok]
+    if len(xs) < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
+        return Trend(math.nan, math.nan, int(len(xs)))
+    if len(xs) <= EXACT_UP_TO:
+        r = stats.permutation_test((xs,), lambda a, axis=-1: rank_correlation(a, ys, axis), vectorized=True,
                                    permutation_type="pairings", n_resamples=math.inf)
-        return Trend(float(r.statistic), float(r.pvalue), int(len(x)))
-    r = stats.spearmanr(x, y)
-    return Trend(float(r.statistic), float(r.pvalue), int(len(x)))
+        return Trend(float(r.statistic), float(r.pvalue), int(len(xs)))
+    r = stats.spearmanr(xs, ys)
+    return Trend(float(r.statistic), float(r.pvalue), int(len(xs)))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The command line as a user meets it: errors are one line with a non-zero exit, builds reuse stored results."""
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +97,35 @@ def test_every_pdf_page_is_numbered(tiny_build):
     assert len(pages) > 2
     for i, page in enumerate(pages, 1):
         assert f"Page {i} of {len(pages)}" in page.extract_text()
+
+
+# Words that state a direction or an order: a sentence using one compares, and must carry its claims.
+# ("above τ", "below 0.001", "the observations above" name a threshold or a place, not a comparison.)
+COMPARATIVE = re.compile(r"\b(higher|lower|better|worse|rises?|falls?|grows?|grew|tracks?|indistinguishable|clearly|"
+                         r"sharper|flatter|closer|further|widens|narrows|highest|lowest|best|larger|smaller|"
+                         r"more than|less than|fewer|(?<!observations )(above|below)(?! ?[−-]?τ)(?! [\d.]+))\b")
+
+
+def rendered_findings(html: str) -> list[str]:
+    """The observation sentences of a rendered report, as plain text."""
+    import html as markup
+    lists = re.findall(r'<ul class="findings">(.*?)</ul>', html, re.S)
+    return [markup.unescape(re.sub(r"<[^>]+>", "", li)) for block in lists for li in re.findall(r"<li>(.*?)</li>", block, re.S)]
+
+
+def test_every_comparative_sentence_of_the_draft_has_its_claim(tiny_build):
+    from report.claims import RELATIONS
+    out = tiny_build[0]
+    sentences = rendered_findings((out / "report.html").read_text())
+    claims = json.loads((out / "summary.json").read_text())["claims"]
+    claimed = {c["sentence"] for c in claims}
+    comparative = [s for s in sentences if COMPARATIVE.search(s)]
+    assert len(comparative) > 10
+    assert [s for s in comparative if s not in claimed] == []
+    assert claimed <= set(sentences)  # every claim is stated in the report
+    assert all(c["relation"] in RELATIONS and c["experiment"] in c["id"] for c in claims)
+    ids = [c["id"] for c in claims]
+    assert len(ids) == len(set(ids))
 
 
 def test_second_build_reuses_stored_results(tiny_build, cli):

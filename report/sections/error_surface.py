@@ -121,8 +121,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     low, a_min, b_min = grid_minimum(g, res.axis)
     # Every grid point is evaluated on the same images, so the centre is exact for this slice; the border's spread
     # over its points is what a "rises" must clear.
-    edge = over_seeds(border_values(g))
-    edge = Estimate(edge.value, edge.error, edge.n, "grid points")
+    edge = over_seeds(border_values(g), "grid points")
     rise = pair("loss on the random plane", ("grid border", "trained weights"), edge,
                 Estimate(center, 0.0, edge.n, "grid points"))
     what = {">": "the trained weights sit in a basin",
@@ -133,8 +132,8 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                    "worst: " + what + ".",
                    {"c": center, "b": fmt_estimate(edge), "n": edge.n, "r": border / center,
                     "m": float(np.nanmax(g))}, [rise])]
+    exact = lambda v: Estimate(v, 0.0, 1, "exact")  # points of one slice, evaluated on the same images
     if low < center:
-        exact = lambda v: Estimate(v, 0.0, 1, "exact")  # two points of one slice, on the same images
         lowest = pair("loss on the random plane", ("lowest grid point", "trained weights"), exact(low), exact(center))
         out.append(Finding("grid-minimum",
                            "The lowest grid point ({g:sig}, {drop:pct} below the trained weights' {c:sig}) lies at "
@@ -143,8 +142,13 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                            {"g": low, "c": center, "drop": 1 - low / center, "a": a_min, "b": b_min,
                             "d": float(np.hypot(a_min, b_min))}, [lowest]))
     else:
-        out.append(Finding("grid-minimum", "The trained weights are the lowest point of the grid ({g:sig}).",
-                           {"g": low}))
+        rest = g.copy()
+        rest[np.unravel_index(np.nanargmin(g), g.shape)] = np.nan
+        nxt = float(np.nanmin(rest))
+        out.append(Finding("grid-minimum", "The trained weights are the lowest point of the grid ({g:sig}; the next "
+                                           "lowest point has {n:sig}).", {"g": low, "n": nxt},
+                           [pair("loss on the random plane", ("trained weights", "next lowest grid point"), exact(low),
+                                 exact(nxt))]))
     share = float(res.evr.sum())
     out.append(Finding("pca-variance",
                        "Two PCA directions hold {e:pct} of the path's variance, so the path is close to planar and "

@@ -8,8 +8,8 @@ from hw1core import models
 from hw1core.experiments.grad_norm import Config, Result
 
 from .. import plots
-from ..claims import correlation, trend
-from ..format import train_text
+from ..claims import Estimate, correlation, over_seeds, pair, trend
+from ..format import fmt_estimate, train_text
 from ..layers import FORMULAS
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
@@ -96,12 +96,17 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     peak = int(norm.idxmax())
     tail = max(1, len(norm) // 10)
     end_norm, end_loss = float(norm.iloc[-tail:].mean()), float(loss.iloc[-tail:].mean())
+    # The last epochs' spread is what the drop from the peak must clear (one epoch's mean gives none).
+    last = over_seeds(norm.iloc[-tail:], "epochs")
+    drop = pair("epoch-mean gradient norm", ("last epochs", "peak"), last, Estimate(float(norm[peak]), 0.0, 1, "epochs"))
+    says = {"<": "{drop:ratio} below the peak", ">": "above the peak"}.get(
+        drop.relation, "not distinguishable from the peak over these epochs")
     out = [Finding("grad-norm-peak",
                    "The gradient norm peaked at epoch {e:int} ({p:sig}); over the last {tail:int} epochs it averaged "
-                   "{end:sig}, {drop:ratio} below the peak, while the loss fell from {l0:sig} to {l1:sig} ({ld:ratio}).",
-                   {"e": peak + 1, "p": float(norm[peak]), "tail": tail, "end": end_norm,
+                   "{end}, " + says + ", while the loss fell from {l0:sig} to {l1:sig} ({ld:ratio}).",
+                   {"e": peak + 1, "p": float(norm[peak]), "tail": tail, "end": fmt_estimate(last),
                     "drop": float(norm[peak]) / end_norm, "l0": float(loss.iloc[0]), "l1": end_loss,
-                    "ld": float(loss.iloc[0]) / end_loss})]
+                    "ld": float(loss.iloc[0]) / end_loss}, [drop])]
     r = trend(norm, loss)
     what = {"rising": "they fall together", "falling": "the norm tends to rise while the loss falls"}.get(
         r.relation, "neither rises or falls with the other in a way its p-value can carry")

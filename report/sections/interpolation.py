@@ -206,7 +206,7 @@ def lowest_text(alpha: np.ndarray, loss: np.ndarray) -> tuple[str, dict[str, flo
     a, va = span("a", [float(alpha[np.nanargmin(row)]) for row in rows])
     lo, vlo = span("lo", [float(np.nanmin(row)) for row in rows])
     varies = " to " in a + lo
-    return (" Along the line the training loss is lowest at α = " + a + " (loss " + lo + ")" +
+    return (" Along the line the training loss has its minimum at α = " + a + " (loss " + lo + ")" +
             (", depending on the seed." if varies else "."), {**va, **vlo})
 
 
@@ -251,14 +251,19 @@ def barrier_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, loss:
     low, vlow = lowest_text(alpha, loss)
     claims, measured_text = [], ""
     found = heights[np.isfinite(heights)]
-    if len(found) > 1:  # the barrier's height against none, over the seeds: a one-sample t-test
+    if len(found):  # the barrier's height against none, over the seeds: a one-sample t-test
         height = over_seeds(found)
-        claims = [pair("barrier height", (f"{labels[0]} → {labels[1]}", "none"), height, Estimate(0.0, 0.0, len(found), "seeds"))]
+        claims = [pair("barrier height", (f"{labels[0]} → {labels[1]}", "none"), height,
+                       Estimate(0.0, 0.0, len(found), "seeds"))]
         values |= {"h": fmt_estimate(height), "hp": claims[0].uncertainty["p"]}
-        measured_text = (" Over the seeds the height is {h}, " +
-                         ("clear of zero" if claims[0].relation == ">" else
-                          "below zero (the loss between the ends stays under the worse end)" if claims[0].relation == "<"
-                          else "indistinguishable from no barrier at this scale") + " (t-test, p = {hp:sig}).")
+        if len(found) == 1:
+            measured_text = " With one seed the height has no spread to be judged against."
+        else:
+            measured_text = (" Over the seeds the height is {h}, " +
+                             {">": "clear of zero", "<": "clearly negative (the loss between the ends stays under the "
+                                                         "worse end)"}.get(
+                                 claims[0].relation, "indistinguishable from no barrier at this scale") +
+                             " (t-test, p = {hp:sig}).")
     return Finding(f"barrier.{name}", "{l1} → {l2}: " + ", ".join(parts) + "; so " + verdict + "." + measured_text +
                    low, values | vlow, claims)
 
@@ -276,7 +281,7 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
     values: dict = {"l1": l1, "l2": l2, "n": n, "c": c, "k0": int(sharper[0]), "k1": int(sharper[1]), "t": ties,
                     "u": u}
     claims = []
-    if c > 1:  # the mean rise at each end over the seeds that compare, with Welch's test
+    if c:  # the mean rise at each end over the seeds that compare, with Welch's test (none for one seed)
         e0, e1 = over_seeds(rise[compares, 0]), over_seeds(rise[compares, 1])
         claims = [pair("loss rise one grid step from the end", (l1, l2), e0, e1)]
         values |= {"m0": fmt_estimate(e0), "m1": fmt_estimate(e1), "mp": claims[0].uncertainty["p"]}
@@ -299,7 +304,9 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
                        "an end is not at a minimum along the line, so " +
                        ("that seed gives" if u == 1 else "those seeds give") + " no comparison")
     text = "{l1} → {l2}: " + ", ".join(clauses[:-1]) + (", and " if len(clauses) > 1 else "") + clauses[-1] + "."
-    if claims:
+    if c == 1:
+        text += " With one seed the two ends' curvatures have no spread to be judged against."
+    elif claims:
         text += (" The mean rises, {m0} ({l1}) and {m1} ({l2}), are " +
                  ("clearly different" if clear else "indistinguishable at this scale") + " (Welch's t-test, p = {mp:sig}).")
     if c:

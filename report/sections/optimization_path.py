@@ -111,12 +111,11 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     k = res.whole.shape[0]
     even = 2 / (k - 1) if k > 1 else 1.0  # k runs from near-orthogonal starts span k − 1 equal directions
     out = [Finding("pca-variance", "Two components explain {w:pct} of the variance of the whole-model weights and "
-                                   "{l:pct} for the first layer. {k:int} runs that start in near-orthogonal directions "
-                                   "and move apart would spread the variance evenly over {k1:int} components, "
-                                   "{even:pct} for two, so the plane shows {what}.",
-                   {"w": whole, "l": layer, "k": k, "k1": k - 1, "even": even,
-                    "what": "little more than any two of the runs' separate directions would" if whole < 1.5 * even
-                    else "a shared motion beyond the runs' separate directions"})]
+                                   "{l:pct} for the first layer. Read them against {even:pct}: {k:int} runs that start "
+                                   "in near-orthogonal directions and move apart spread the variance evenly over "
+                                   "{k1:int} components, so two of them hold that share without any motion the runs "
+                                   "share.",
+                   {"w": whole, "l": layer, "k": k, "k1": k - 1, "even": even})]
     start, end = over_seeds(res.start_dist), over_seeds(res.end_dist)
     claim = pair("distance between runs", ("end", "start"), end, start)
     out.append(Finding("run-distances",
