@@ -61,6 +61,7 @@ class Numbering:
     def __init__(self) -> None:
         self.figures = 0
         self.tables = 0
+        self.architectures: dict[str, int] = {}  # architecture -> the table that first showed its layers
 
     def figure(self) -> int:
         self.figures += 1
@@ -86,15 +87,26 @@ def table_block(spec: TableSpec, num: int) -> dict:
 
 
 def setup_blocks(section: Section, n: Numbering) -> list[dict]:
+    """The setup table, then the layer tables of the architectures no earlier section has shown (the others are
+    referred to by their table's number)."""
     view, cfg = section.view, section.config
+    names = view.architectures(cfg)
+    new = [m for m in names if m not in n.architectures]
+    shown = {m: n.architectures[m] for m in names if m in n.architectures}
     archs = []
-    for name in view.architectures(cfg):
+    for name in new:
         layers = layer_summary(name)
         archs.append({"name": name, "description": description(name),
                       "total": fmt_number(sum(r["params"] for r in layers), "count"),
                       "layers": [r | {"params": fmt_number(r["params"], "count")} for r in layers]})
-    blocks = [{"type": "setup", "num": n.table(), "rows": view.setup(cfg)}]
-    return blocks + ([{"type": "architectures", "num": n.table(), "archs": archs}] if archs else [])
+    rows = view.setup(cfg) + [("Layers", "; ".join(f"{m}: see Table {t}" for m, t in shown.items()))] if shown else \
+        view.setup(cfg)
+    blocks = [{"type": "setup", "num": n.table(), "rows": rows}]
+    if archs:
+        num = n.table()
+        n.architectures |= {m: num for m in new}
+        blocks.append({"type": "architectures", "num": num, "archs": archs})
+    return blocks
 
 
 def comment_blocks(section: Section, findings: list[str] | None) -> list[dict]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import string
 
 from hw1core.engine import TrainConfig
@@ -12,7 +13,13 @@ from .outputs import Finding
 
 
 def fmt_number(value, kind: str | None = None) -> str:
-    """count: 12,345 · sig: 3 significant digits · pct: 93.1% · ratio: 4.2× · int: 7; no kind: by type."""
+    """count: 12,345 · sig: 3 significant digits · pct: 93.1% · ratio: 4.2× · int: 7; no kind: by type; any other
+    kind is a format spec (".1f"). A value that rounds to zero is never written "-0"."""
+    text = _fmt_number(value, kind)
+    return text[1:] if re.fullmatch(r"-0(\.0*)?(%|×)?", text) else text
+
+
+def _fmt_number(value, kind: str | None = None) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, str) or not isinstance(value, numbers.Real) or isinstance(value, bool):

@@ -150,3 +150,19 @@ def test_a_bench_file_of_another_layout_is_left_out_with_a_warning(tmp_path, cap
     row = {"workload": "w", "plain_s": 1.0, "engine_s": 0.5, "speedup": 2.0}
     (tmp_path / "bench.json").write_text(json.dumps({"device": "cpu", "profile": "quick", "date": "d", "rows": [row]}))
     assert build.bench_summary(tmp_path)["rows"] == [row]
+
+
+def test_a_value_that_rounds_to_zero_is_never_minus_zero():
+    assert fmt_number(-0.0) == "0" and fmt_number(-0.0001, ".1f") == "0.0" and fmt_number(-0.0004, "pct") == "0.0%"
+    assert fmt_number(-0.5, ".1f") == "-0.5" and fmt_number(-0.0201, "sig") == "-0.0201"
+
+
+def test_an_architecture_shown_once_is_referred_to_by_its_table_afterwards():
+    from report.document import Numbering, setup_blocks
+    cfg, res = simulate_result(["MLP-deep", "MLP-middle"], [0.01, 0.02])
+    n = Numbering()
+    first = setup_blocks(Section("simulate", simulate_view, cfg, res, "run"), n)
+    assert [b["type"] for b in first] == ["setup", "architectures"] and first[1]["num"] == 2
+    again = setup_blocks(Section("simulate", simulate_view, cfg, res, "run"), n)
+    assert [b["type"] for b in again] == ["setup"]
+    assert ("Layers", "MLP-deep: see Table 2; MLP-middle: see Table 2") in again[0]["rows"]

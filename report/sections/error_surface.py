@@ -16,7 +16,7 @@ from ..format import fmt_estimate, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Bonus: visualise the error surface"
-PART = "HW1-2 Optimization"
+PART = "HW1-2 Optimisation"
 
 QUESTIONS = [
     Question("Describe the method and comment", "bonus 1",

@@ -14,7 +14,7 @@ from ..layers import FORMULAS
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "Gradient norm during training"
-PART = "HW1-2 Optimization"
+PART = "HW1-2 Optimisation"
 
 QUESTIONS = [
     Question("One figure with the gradient norm and the loss against iterations", "1", ["fig:norm-loss"]),

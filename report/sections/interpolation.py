@@ -14,8 +14,8 @@ from ..format import fmt_estimate, fmt_number, seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import FAILED_RULE, failed_to_train, run_state
 
-TITLE = "Flatness vs generalization, part 1: interpolation"
-PART = "HW1-3 Generalization"
+TITLE = "Flatness vs generalisation, part 1: interpolation"
+PART = "HW1-3 Generalisation"
 
 QUESTIONS = [
     Question("Describe the settings: task and training approaches", "0.5", ["setup"]),

@@ -14,7 +14,7 @@ from ..layers import FORMULAS
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
 TITLE = "What happens when the gradient is almost zero"
-PART = "HW1-2 Optimization"
+PART = "HW1-2 Optimisation"
 
 QUESTIONS = [
     Question("How the zero-gradient weights were reached and how the minimal ratio is defined", "2", ["setup"]),

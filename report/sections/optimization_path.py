@@ -14,7 +14,7 @@ from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import cifar_test_images
 
 TITLE = "Visualise the optimisation process"
-PART = "HW1-2 Optimization"
+PART = "HW1-2 Optimisation"
 
 QUESTIONS = [
     Question("Describe the settings: recording cycle, optimiser, reduction method", "1", ["setup"]),

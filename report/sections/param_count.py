@@ -9,12 +9,12 @@ from hw1core.experiments.param_count import Config, Result
 
 from .. import plots
 from ..claims import Claim, Trend, accuracy, best_of, correlation, trend
-from ..format import fmt_estimate, train_text
+from ..format import fmt_estimate, fmt_number, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import FAILED_RULE, cifar_test_images, failed_points, run_state, trained
 
-TITLE = "Number of parameters vs generalization"
-PART = "HW1-3 Generalization"
+TITLE = "Number of parameters vs generalisation"
+PART = "HW1-3 Generalisation"
 
 QUESTIONS = [
     Question("Describe the settings and the 10+ structures", "1", ["setup"]),
@@ -81,7 +81,7 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
     frame = pd.DataFrame({"model": t["model"], "params": t["params"], "train loss": t["train_loss"],
                           "test loss": t["test_loss"], "train acc": [f"{a:.1%}" for a in t["train_acc"]],
                           "test acc (± se)": [fmt_estimate(accuracy(a, n_test), "pct") for a in t["test_acc"]],
-                          "gap (points)": [f"{100 * (a - b):.1f}" for a, b in zip(t["train_acc"], t["test_acc"])],
+                          "gap (points)": [fmt_number(100 * (a - b), ".1f") for a, b in zip(t["train_acc"], t["test_acc"])],
                           "state": [run_state(e, not ok) for e, ok in zip(t["diverged_epoch"], trained(t))]})
     return [TableSpec("models", "Final metrics per model, by parameter count.", frame)]
 

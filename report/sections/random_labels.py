@@ -17,7 +17,7 @@ from ..training import CHANCE_MARGIN
 MNIST_TEST = 10_000  # images in MNIST's test split
 
 TITLE = "Can the network fit random labels?"
-PART = "HW1-3 Generalization"
+PART = "HW1-3 Generalisation"
 
 QUESTIONS = [
     Question("Describe the settings: task, learning rate, optimiser", "1", ["setup"]),

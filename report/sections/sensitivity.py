@@ -15,8 +15,8 @@ from ..claims import COMPARISON_RULE, Trend, correlation, trend, trend_words
 from ..training import (FAILED_RULE, failed_points, how_it_failed, partly_failed_points, run_state, trained,
                         training_spread)
 
-TITLE = "Flatness vs generalization, part 2: sensitivity"
-PART = "HW1-3 Generalization"
+TITLE = "Flatness vs generalisation, part 2: sensitivity"
+PART = "HW1-3 Generalisation"
 
 QUESTIONS = [
     Question("Describe the settings", "0.5", ["setup"]),

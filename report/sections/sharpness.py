@@ -15,7 +15,7 @@ from ..claims import COMPARISON_RULE, Trend, correlation, trend, trend_words
 from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained, training_spread
 
 TITLE = "Bonus: a flatness measure (ε-sharpness)"
-PART = "HW1-3 Generalization"
+PART = "HW1-3 Generalisation"
 
 QUESTIONS = [Question("Describe the metric and comment", "bonus", ["setup", "fig:sharpness", "table:sharpness",
                                                                    "findings"])]
