@@ -41,7 +41,7 @@ class Estimate:
     basis: str  # what the error comes from: "seeds", "test examples", "grid points", or "exact" (no error)
 
     def __str__(self) -> str:
-        return f"{self.value:.3g} ± {self.error:.2g}"
+        return f"{self.value:.3g} ± {self.error:.2g}" if math.isfinite(self.error) else f"{self.value:.3g} (n = {self.n})"
 
 
 def over_seeds(values: Iterable[float], basis: str = "seeds") -> Estimate:
@@ -196,11 +196,12 @@ def load_claims(path: Path) -> dict[str, dict]:
 
 
 def canonical_relation(record: dict) -> str:
-    """A claim's relation read with its subjects in sorted order (a > b is b < a), so two builds' claims compare."""
+    """A claim's relation read with its subjects in sorted order (a > b is b < a; a trend reads the same either way),
+    so two builds' claims compare."""
     subjects = record.get("subjects", [])
     relation = record.get("relation", "")
-    if len(subjects) == 2 and list(subjects) != sorted(subjects):
-        return OPPOSITE.get(relation, relation)
+    if relation in (">", "<") and len(subjects) == 2 and list(subjects) != sorted(subjects):
+        return OPPOSITE[relation]
     return relation
 
 

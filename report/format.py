@@ -44,7 +44,10 @@ def _fmt_number(value, kind: str | None = None) -> str:
 
 
 def fmt_estimate(e: Estimate, kind: str = "sig") -> str:
-    """A value with its standard error: '98.8 ± 0.1%' for pct, '0.0201 ± 0.0013' otherwise."""
+    """A value with its standard error: '98.8 ± 0.1%' for pct, '0.0201 ± 0.0013' otherwise, '0.0201 (n = 1)' where
+    one draw gives no error."""
+    if not math.isfinite(e.error):  # one draw: no spread to give
+        return f"{fmt_number(e.value, kind)} (n = {e.n})"
     if kind == "pct":
         return f"{100 * e.value:.1f} ± {100 * e.error:.1f}%"
     return f"{fmt_number(e.value, kind)} ± {fmt_number(e.error, 'sig')}"

@@ -217,6 +217,11 @@ def test_the_claims_check_finds_a_draft_that_contradicts_the_full_build(tmp_path
     reversed_ = summary_with(tmp_path, "reversed", rule.Claim("loss", ("A", "B"), ">"))
     assert rule.main([str(reversed_), str(full)]) == 1
     assert "x.f.loss:A~B: > in the draft, < in the full build" in capsys.readouterr().out
+    rises = summary_with(tmp_path, "rises", rule.Claim("gap", ("gap", "batch size"), "rising"))
+    falls = summary_with(tmp_path, "falls", rule.Claim("gap", ("gap", "batch size"), "falling"))
+    swapped = summary_with(tmp_path, "swapped", rule.Claim("gap", ("batch size", "gap"), "rising"))
+    assert rule.main([str(rises), str(swapped)]) == 0  # a trend reads the same whatever the subjects' order
+    assert rule.main([str(rises), str(falls)]) == 1
 
 
 def test_the_claims_check_refuses_a_file_that_is_not_a_summary_in_one_line(tmp_path):

@@ -136,7 +136,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     if res.metric == "accuracy":
         n_test = cifar_test_images(cfg.data.n_test)
         best, worst = accuracy(float(final[hi]), n_test), accuracy(float(final[lo]), n_test)
-        spread = pair("final test accuracy", (f"run {hi}", f"run {lo}"), best, worst)
+        spread = pair("final test accuracy", ("best run", "worst run"), best, worst)
         out.append(Finding("final-accuracy-range",
                            "Final test accuracy ranges from {lo} to {hi} across runs ({spread:sig} points): {verdict}.",
                            {"lo": fmt_estimate(worst, "pct"), "hi": fmt_estimate(best, "pct"),

@@ -207,7 +207,7 @@ def lowest_loss(f: str, rows: pd.DataFrame, depths: dict[str, int], deepest: lis
               "best_se": estimates[rank.best].error, "deepest": " and ".join(deepest), "layers": max(depths.values()),
               "n": min(e.n for e in estimates.values())}
     text = "On {f}, {best} ({best_layers:int} weight layers) reached the lowest mean final training loss ({best_loss:sig} ± {best_se:sig}, " + \
-           "mean ± standard error over {n:int} seeds)"
+           "mean ± standard error over {n:int} " + ("seed" if values["n"] == 1 else "seeds") + ")"
     if rank.tied:
         values |= {"tied": " and ".join(f"{m} ({estimates[m]})" for m in rank.tied)}
         text += ", but it is indistinguishable at this scale from {tied} (Welch's t-test, p ≥ 0.05)"
