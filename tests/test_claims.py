@@ -266,3 +266,22 @@ def test_param_count_states_a_size_trend_only_with_its_p_value():
     assert "shows no trend with size that its p-value can carry" in render_finding(mixed["test-acc-vs-size"])
     best = render_finding(mixed["best-test-acc"])  # 57 % against 56 % over 10,000 images: 1.4 standard errors
     assert "belongs to CNN-2" in best and "indistinguishable from it at this scale" in best and "CNN-4" in best
+
+
+def test_param_count_names_a_plateau_and_its_bottleneck_and_no_overfitting():
+    from hw1core.experiments import param_count
+    accs = {"CNN-26": 0.689, "CNN-27": 0.715, "CNN-28": 0.717, "CNN-29": 0.712, "CNN-30": 0.754}
+    frame = pd.DataFrame({"model": list(accs), "params": [52004, 63054, 74754, 83854, 130122], "train_loss": [0.8] * 5,
+                          "test_loss": [0.9] * 5, "train_acc": [0.75] * 5, "test_acc": list(accs.values()),
+                          "diverged_epoch": [0] * 5})
+    found = {f.name: render_finding(f) for f in
+             SECTIONS["param-count"].findings(param_count.Config(), param_count.Result(0, frame))}
+    assert "From CNN-27 to CNN-29 (63,054 → 83,854 parameters) test accuracy stays within its sampling error" in \
+        found["plateau.CNN-27"]
+    assert "only conv4 (64 → 128) widens, while conv5, the last before the classifier, stays 16 wide" in \
+        found["plateau.CNN-27"]
+    assert "none of these models is large enough to over-fit" in found["over-fitting"]
+    frame.loc[4, "test_acc"] = 0.70  # the largest model now falls behind CNN-28
+    found = {f.name: render_finding(f) for f in
+             SECTIONS["param-count"].findings(param_count.Config(), param_count.Result(0, frame))}
+    assert "the over-fitting regime" in found["over-fitting"]

@@ -8,7 +8,7 @@ from hw1core import models
 from hw1core.experiments.param_count import Config, Result
 
 from .. import plots
-from ..claims import Claim, Trend, accuracy, best_of, correlation, trend
+from ..claims import Claim, Trend, accuracy, best_of, compare, correlation, pair, trend
 from ..format import fmt_estimate, fmt_number, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import FAILED_RULE, cifar_test_images, failed_points, run_state, trained
@@ -118,7 +118,9 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                     ".", {"glo": float(100 * gap.min()), "ghi": float(100 * gap.max()), "r": gap_trend.rho,
                           "p": gap_trend.p, "n": gap_trend.n}, [gap_claim]),
             best_test_accuracy(t, cifar_test_images(cfg.data.n_test)),
+            overfitting(t, cifar_test_images(cfg.data.n_test)),
         ]
+        out += plateaus(t, cifar_test_images(cfg.data.n_test))
     failed = by_size(res)[lambda d: ~trained(d)]
     if len(failed):
         out.append(Finding("failed", "{n:int} of {total:int} models failed to train (diverged, or ended at chance): "
@@ -141,3 +143,62 @@ def best_test_accuracy(t: pd.DataFrame, n_test: int) -> Finding:
     else:
         text += ", clearly above every other model (beyond the binomial sampling error over {n:count} test images)"
     return Finding("best-test-acc", text + ".", values, rank.claims)
+
+
+def overfitting(t: pd.DataFrame, n_test: int) -> Finding:
+    """Whether the largest model is past the point where more parameters cost test accuracy: it against the best of
+    the smaller ones."""
+    largest, smaller = t.iloc[-1], t.iloc[:-1]
+    best = smaller.loc[smaller["test_acc"].idxmax()]
+    claim = pair("test accuracy", (largest["model"], best["model"]), accuracy(float(largest["test_acc"]), n_test),
+                 accuracy(float(best["test_acc"]), n_test))
+    says = {"<": "below it, beyond the sampling error: more parameters cost test accuracy at the top of the range, as "
+                 "in the over-fitting regime (or the schedule trains the largest model less well; one seed cannot "
+                 "tell which)",
+            ">": "above it: none of these models is large enough to over-fit (test accuracy still rises with size "
+                 "at the top of the range)",
+            "≈": "indistinguishable from it at this scale: the range ends where test accuracy stops rising, before "
+                 "any sign of over-fitting"}[claim.relation]
+    return Finding("over-fitting", "The largest model, {l} ({lp:count} parameters), reached {la} test accuracy against "
+                   "{ba} for the best smaller one, {b}: " + says + ".",
+                   {"l": largest["model"], "lp": int(largest["params"]),
+                    "la": fmt_estimate(accuracy(float(largest["test_acc"]), n_test), "pct"), "b": best["model"],
+                    "ba": fmt_estimate(accuracy(float(best["test_acc"]), n_test), "pct")}, [claim])
+
+
+def plateaus(t: pd.DataFrame, n_test: int) -> list[Finding]:
+    """Runs of three or more models, by size, whose test accuracies are indistinguishable from the first of the run:
+    where added parameters bought nothing, with the layers whose width changed (for the CNN-N family)."""
+    acc = [accuracy(float(a), n_test) for a in t["test_acc"]]
+    out, i = [], 0
+    while i < len(t):
+        j = i + 1
+        while j < len(t) and compare(acc[j], acc[i]) == "≈":
+            j += 1
+        if j - i >= 3:
+            run = t.iloc[i:j]
+            names = list(run["model"])
+            claims = [pair("test accuracy", (names[k], names[0]), acc[i + k], acc[i]) for k in range(1, j - i)]
+            out.append(Finding(f"plateau.{names[0]}", "From {a} to {b} ({pa:count} → {pb:count} parameters) test "
+                               "accuracy stays within its sampling error ({accs})" + widths_text(names) + ".",
+                               {"a": names[0], "b": names[-1], "pa": int(run["params"].iloc[0]),
+                                "pb": int(run["params"].iloc[-1]),
+                                "accs": ", ".join(fmt_estimate(e, "pct") for e in acc[i:j])}, claims))
+        i = j
+    return out
+
+
+def widths_text(names: list[str]) -> str:
+    """Which conv layers widen along a run of CNN-N models and which stay, as a clause ('' for other models)."""
+    widths = [models.PARAM_COUNT_WIDTHS.get(int(n.removeprefix("CNN-"))) if n.removeprefix("CNN-").isdigit() else None
+              for n in names]
+    if any(w is None for w in widths):
+        return ""
+    layers = list(zip(*widths))  # type: ignore[arg-type]
+    grow = [f"conv{k + 1} ({w[0]} → {w[-1]})" for k, w in enumerate(layers) if len(set(w)) > 1]
+    if not grow:
+        return ""
+    last = layers[-1]
+    return (f"; along it only {' and '.join(grow)} widen{'s' if len(grow) == 1 else ''}" +
+            (f", while conv{len(layers)}, the last before the classifier, stays {last[0]} wide: a bottleneck the "
+             f"added width has to pass through" if len(set(last)) == 1 else ""))
