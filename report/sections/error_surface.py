@@ -98,7 +98,10 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     ax.set(xlabel=f"PC 1 ({evr[0]:.1%})", ylabel=f"PC 2 ({evr[1]:.1%})", title="Optimisation path in its PCA plane")
     ax.legend(fontsize=7, loc="best")
     figs.append(FigureSpec("pca", "The optimisation path (one point per epoch) projected on its top-2 PCA directions, "
-                                  "over the training loss (the same images) in that plane.", fig))
+                                  "over the training loss (the same images) in that plane. The contours are the loss "
+                                  "at θ* + a·u₁ + b·u₂, not the loss the path met: each point of the path also lies "
+                                  f"off the plane, by the {1 - float(res.evr.sum()):.1%} of its variance outside it.",
+                           fig))
     return figs
 
 
@@ -151,8 +154,12 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                                  exact(nxt))]))
     share = float(res.evr.sum())
     out.append(Finding("pca-variance",
-                       "Two PCA directions hold {e:pct} of the path's variance, so the path is close to planar and "
-                       "the second figure shows it faithfully." if share > 0.8 else
-                       "Two PCA directions hold only {e:pct} of the path's variance: the projection flattens part of "
-                       "the path.", {"e": share}))
+                       ("Two PCA directions hold {e:pct} of the path's variance, so the figure places the path's "
+                        "points faithfully. " if share > 0.8 else
+                        "Two PCA directions hold only {e:pct} of the path's variance: the projection flattens part of "
+                        "the path. ") +
+                       "Its contours are the loss in the plane through the final weights, not the loss along the "
+                       "path: the weights the path passed through differ from their projections in the other "
+                       "directions, so a contour under a point of the path is not that point's loss.",
+                       {"e": share}))
     return out
