@@ -237,6 +237,7 @@ def summary_json(sections: list, build_info: dict, keys: dict[str, str]) -> dict
     """out/summary.json: per experiment its status, timing, provenance and headline numbers (the values its
     findings quote, names in the README)."""
     from hw1core.store import to_jsonable
+    from report.claims import finite_or_none
     from report.document import claim_records, headline
     experiments = {}
     for s in sections:
@@ -248,7 +249,8 @@ def summary_json(sections: list, build_info: dict, keys: dict[str, str]) -> dict
                       "headline": headline(s.findings)}
         experiments[s.exp_id] = entry
     info = {k: build_info[k] for k in ("profile", "device", "commit", "command", "generated")}
-    return to_jsonable(info | {"experiments": experiments, "claims": claim_records(sections)})
+    # JSON has no NaN: an undefined number (a one-seed error, a run that diverged) is null.
+    return finite_or_none(to_jsonable(info | {"experiments": experiments, "claims": claim_records(sections)}))
 
 
 def time_rows(sections: list, report_s: float) -> list[tuple[str, str, str]]:
@@ -443,7 +445,8 @@ def write_report(args: argparse.Namespace, sections: list, configs: dict[str, An
     try:
         html = render_html(document(sections, build_info, student, out / "figures"))
         (out / "report.html").write_text(html, encoding="utf-8")
-        (out / "summary.json").write_text(json.dumps(summary_json(sections, build_info, keys), indent=1),
+        (out / "summary.json").write_text(json.dumps(summary_json(sections, build_info, keys), indent=1,
+                                                     allow_nan=False),
                                           encoding="utf-8")
         if not args.no_pdf:
             write_pdf(html, out / "report.pdf")

@@ -7,7 +7,9 @@ scale. Each such comparison is a `Claim`, written to out/summary.json, so that t
 
     python -m report.claims DRAFT.json FULL.json
 
-prints the claims both builds make, which agree and which contradict, and exits 1 if any contradict.
+prints the claims both builds make: which agree, which contradict (opposite directions), and where the draft says less
+(cannot tell what the full build finds) or more (states what the full build cannot tell from noise); it exits 1 if any
+contradict.
 """
 from __future__ import annotations
 
@@ -45,11 +47,17 @@ class Estimate:
 
 
 def over_seeds(values: Iterable[float], basis: str = "seeds") -> Estimate:
-    """The mean over seeds (or other draws of one kind, named by `basis`) and its standard error (sd / √n; NaN for
-    one draw, which has no spread)."""
+    """The mean over the finite values of seeds (or other draws of one kind, named by `basis`) and its standard error
+    (sd / √n; NaN for one draw, which has no spread)."""
     v = np.asarray(list(values), dtype=float)
+    v = v[np.isfinite(v)]
     error = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
-    return Estimate(float(v.mean()), error, len(v), basis)
+    return Estimate(float(v.mean()) if len(v) else math.nan, error, len(v), basis)
+
+
+def exact(value: float) -> Estimate:
+    """A value with no error to speak of: chance, a threshold, or two points of one surface on the same images."""
+    return Estimate(float(value), 0.0, 1, "exact")
 
 
 def accuracy(acc: float, n_examples: int) -> Estimate:
@@ -58,17 +66,20 @@ def accuracy(acc: float, n_examples: int) -> Estimate:
 
 
 def difference_p(a: Estimate, b: Estimate) -> float:
-    """Two-sided p-value of a − b: Welch's t-test where both are means over a few draws of one kind (seeds, grid
-    points), a z-test on the sampling errors of test examples otherwise; NaN where either has no error (one seed).
-    A known value (error 0, like chance) against a mean makes it a one-sample test."""
+    """Two-sided p-value of a − b. Where the errors come from a few draws (seeds, epochs, grid points), Welch's t-test,
+    which against an exact value (error 0) is the one-sample t-test; where an error is the sampling error over test
+    examples, a z-test. NaN where a value is not finite or a side has no error to judge by (one seed)."""
+    if not (math.isfinite(a.value) and math.isfinite(b.value)):
+        return math.nan
     se = math.hypot(a.error, b.error)
     if not math.isfinite(se):
         return math.nan
     if se == 0:
         return 0.0 if a.value != b.value else 1.0
     t = (a.value - b.value) / se
-    if a.basis == b.basis != "test examples":
-        df = se ** 4 / sum(e.error ** 4 / (e.n - 1) for e in (a, b) if e.error > 0)  # Welch–Satterthwaite
+    drawn = [e for e in (a, b) if e.error > 0]
+    if all(e.basis != "test examples" and e.n > 1 for e in drawn):
+        df = se ** 4 / sum(e.error ** 4 / (e.n - 1) for e in drawn)  # Welch–Satterthwaite
         return float(2 * stats.t.sf(abs(t), df))
     return float(2 * stats.norm.sf(abs(t)))
 
@@ -167,17 +178,38 @@ class Ranking:
 
 
 def best_of(quantity: str, estimates: dict[str, Estimate], lowest: bool = False) -> Ranking:
-    """The subject with the highest value (the lowest with `lowest`), and a claim comparing it with each other."""
+    """The subject with the highest finite value (the lowest with `lowest`), and a claim comparing it with each other
+    (the best is picked by its value, so its lead over the runner-up is somewhat favoured by the choice)."""
+    finite = {k: e for k, e in estimates.items() if math.isfinite(e.value)}
+    if not finite:
+        raise ValueError(f"{quantity}: no finite value to rank")
+    estimates = finite
     best = (min if lowest else max)(estimates, key=lambda k: estimates[k].value)
     claims = [pair(quantity, (best, other), estimates[best], estimates[other]) for other in estimates if other != best]
     tied = [c.subjects[1] for c in claims if c.relation == "≈"]
     return Ranking(best, [c.subjects[1] for c in claims if c.relation != "≈"], tied, claims)
 
 
+def finite_or_none(value):
+    """NaN and ±∞ as None (JSON has no NaN), inside dicts and lists too."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def claim_id(experiment: str, claim: Claim) -> str:
+    """What a claim compares, independent of what it found and of which sentence states it: the same in two builds."""
+    return f"{experiment}.{claim.key}"
+
+
 def claim_record(experiment: str, finding: str, claim: Claim, sentence: str) -> dict:
     """A claim as out/summary.json gives it."""
-    return {"id": f"{experiment}.{finding}.{claim.key}", "experiment": experiment, "finding": finding,
-            **asdict(claim), "subjects": list(claim.subjects), "sentence": sentence}
+    return {"id": claim_id(experiment, claim), "experiment": experiment, "finding": finding,
+            **finite_or_none(asdict(claim)), "subjects": list(claim.subjects), "sentence": sentence}
 
 
 # --- the check: does a draft contradict a full build? -------------------------------------------------------------
@@ -205,13 +237,19 @@ def canonical_relation(record: dict) -> str:
     return relation
 
 
-def verdict(a: dict, b: dict) -> str:
-    """'agree' (the same relation), 'contradict' (opposite directions) or 'differ' (one finds a difference or trend
-    where the other finds none)."""
-    ra, rb = canonical_relation(a), canonical_relation(b)
+UNDECIDED = ("≈", "no trend")
+
+
+def verdict(draft: dict, full: dict) -> str:
+    """'agree' (the same relation), 'contradict' (opposite directions), 'says less' (the draft cannot tell what the
+    full build finds: what a smaller sample should do) or 'says more' (the draft states a difference or trend the full
+    build cannot tell from noise)."""
+    ra, rb = canonical_relation(draft), canonical_relation(full)
     if ra == rb:
         return "agree"
-    return "contradict" if OPPOSITE.get(ra) == rb else "differ"
+    if OPPOSITE.get(ra) == rb:
+        return "contradict"
+    return "says less" if ra in UNDECIDED else "says more"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,16 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     both = sorted(set(draft) & set(full))
     verdicts = {i: verdict(draft[i], full[i]) for i in both}
     print(f"{len(draft)} claims in {args.draft}, {len(full)} in {args.full}; {len(both)} in both")
-    for kind in ("contradict", "differ", "agree"):
+    for kind in ("contradict", "says more", "says less", "agree"):
         ids = [i for i in both if verdicts[i] == kind]
         print(f"\n{kind}: {len(ids)}")
         for i in ids:
             print(f"  {i}: {canonical_relation(draft[i])} in the draft, {canonical_relation(full[i])} in the full build")
-    only = sorted(set(draft) - set(full))
-    if only:
-        print(f"\nonly in {args.draft}: {len(only)}")
-        for i in only:
-            print(f"  {i}")
+    for path, mine, other in ((args.draft, draft, full), (args.full, full, draft)):
+        only = sorted(set(mine) - set(other))
+        if only:
+            print(f"\nonly in {path}: {len(only)}")
+            for i in only:
+                print(f"  {i}")
     return 1 if any(v == "contradict" for v in verdicts.values()) else 0
 
 

@@ -52,9 +52,19 @@ def headline(findings: list[Finding]) -> dict[str, Any]:
 
 
 def claim_records(sections: list[Section]) -> list[dict]:
-    """Every comparison the report states, with the sentence that states it: out/summary.json's `claims`."""
-    return [claim_record(s.exp_id, f.name, c, render_finding(f)) for s in sections for f in s.findings
-            for c in f.claims]
+    """Every comparison the report states, once, with the sentence that states it (and under `also` any other that
+    states the same comparison): out/summary.json's `claims`."""
+    records: dict[str, dict] = {}
+    for s in sections:
+        for f in s.findings:
+            sentence = render_finding(f)
+            for c in f.claims:
+                record = claim_record(s.exp_id, f.name, c, sentence)
+                if record["id"] not in records:
+                    records[record["id"]] = record
+                elif sentence != records[record["id"]]["sentence"]:
+                    records[record["id"]].setdefault("also", []).append(sentence)
+    return list(records.values())
 
 
 class Numbering:

@@ -70,7 +70,9 @@ def seed_points(ax, frame, x: str, y: str, fmt: str, color: str, label: str) -> 
     """One point per value of column x: the mean of column y over its rows (the seeds), with a min–max error bar
     where there is more than one; rows whose y is NaN are left out."""
     g = frame.groupby(x)[y].agg(["mean", "min", "max"]).dropna()
-    ax.errorbar(g.index, g["mean"], yerr=[g["mean"] - g["min"], g["max"] - g["mean"]], fmt=fmt, color=color,
+    # Clipped: the mean of equal seeds can round a hair outside them (0.1 three times averages to 0.10000000000000002).
+    bars = [(g["mean"] - g["min"]).clip(lower=0), (g["max"] - g["mean"]).clip(lower=0)]
+    ax.errorbar(g.index, g["mean"], yerr=bars, fmt=fmt, color=color,
                 capsize=2.5, markersize=4, linewidth=1.1, elinewidth=0.8, label=label)
 
 

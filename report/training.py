@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 CIFAR_TEST = 10_000  # images in CIFAR-10's test split
+MNIST_TEST = 10_000  # ... and in MNIST's
 
 
 def cifar_test_images(n_test: int) -> int:

@@ -37,10 +37,15 @@ def actual_task_result(train_acc: list[float], test_acc: list[float], plateau: i
     return cfg, actual_task.Result(0, empty, mnist)
 
 
-def grad_norm_result(epoch_norm: np.ndarray, epoch_loss: np.ndarray, steps_per_epoch: int = 5):
+def grad_norm_result(epoch_norm: np.ndarray, epoch_loss: np.ndarray, steps_per_epoch: int = 5,
+                     full_norm: np.ndarray | None = None):
+    """One run whose every step of an epoch has that epoch's norm and loss; the full-batch norm defaults to half the
+    mini-batch one."""
     cfg = grad_norm.Config()
     norm = np.repeat(epoch_norm, steps_per_epoch)
-    return cfg, grad_norm.Result(len(norm), steps_per_epoch, norm, np.repeat(epoch_loss, steps_per_epoch), epoch_loss)
+    full = 0.5 * np.asarray(epoch_norm) if full_norm is None else full_norm
+    return cfg, grad_norm.Result(len(norm), steps_per_epoch, norm, np.repeat(epoch_loss, steps_per_epoch), epoch_loss,
+                                 full)
 
 
 def optimization_path_result(start: list[float], end: list[float], start_dist: float, end_dist: float,

@@ -82,8 +82,8 @@ def test_simulate_states_no_reason_tied_to_a_function_name():
                               diverged_epoch=np.concatenate([one.diverged_epoch] * 2),
                               target_variance=np.array([1.0, 1.0]), truth=np.concatenate([one.truth] * 2))
     text = texts("simulate", (dataclasses.replace(cfg, functions=("f1", "f2")), res))
-    assert "f1 ended with a 50× higher final loss than f2; model by model the difference is clear of the seeds' " \
-           "spread for 1 of 1." in text
+    assert "f1 ended with a higher final loss than f2 for 1 of 1 models, clear of the seeds' spread; averaged over " \
+           "the models, 50× f2's." in text
     assert "peak" not in text and "jumps" not in text
 
 
@@ -213,10 +213,10 @@ def test_the_claims_check_finds_a_draft_that_contradicts_the_full_build(tmp_path
     agrees = summary_with(tmp_path, "agrees", rule.Claim("loss", ("B", "A"), ">"), rule.Claim("acc", ("A", "C"), "≈"))
     assert rule.main([str(agrees), str(full)]) == 0  # B > A is A < B; saying less ("≈") is no contradiction
     out = capsys.readouterr().out
-    assert "contradict: 0" in out and "agree: 1" in out and "differ: 1" in out
+    assert "contradict: 0" in out and "agree: 1" in out and "says less: 1" in out
     reversed_ = summary_with(tmp_path, "reversed", rule.Claim("loss", ("A", "B"), ">"))
     assert rule.main([str(reversed_), str(full)]) == 1
-    assert "x.f.loss:A~B: > in the draft, < in the full build" in capsys.readouterr().out
+    assert "x.loss:A~B: > in the draft, < in the full build" in capsys.readouterr().out
     rises = summary_with(tmp_path, "rises", rule.Claim("gap", ("gap", "batch size"), "rising"))
     falls = summary_with(tmp_path, "falls", rule.Claim("gap", ("gap", "batch size"), "falling"))
     swapped = summary_with(tmp_path, "swapped", rule.Claim("gap", ("batch size", "gap"), "rising"))
@@ -239,7 +239,9 @@ def test_actual_task_calls_accuracies_inside_their_sampling_error_indistinguisha
     assert "indistinguishable at this scale from MNIST-CNN-2 (98.8 ± 0.1%)" in best and "clearly" not in best
     assert [c.relation for c in found["best-test-acc.MNIST"].claims] == ["≈"]
     # 99 % running training accuracy over 60,000 images against 98.8 % test over 10,000: within both errors
-    assert "train-test-indistinguishable.MNIST" in found and "test-above-train.MNIST" not in found
+    train_test = render_finding(found["train-vs-test.MNIST"])
+    assert "the two are indistinguishable at this scale for MNIST-CNN-1: 99.0% training, 98.8% test" in train_test
+    assert "clearly" not in train_test and "understates" not in train_test
     depth = render_finding(found["depth.MNIST"])  # MNIST-CNN-2 has 7 weight layers, MNIST-CNN-1 5
     assert depth.startswith("Deep against shallow on MNIST: MNIST-CNN-2 (7 weight layers")
     assert "indistinguishable at this scale from MNIST-CNN-1's" in depth
@@ -287,3 +289,31 @@ def test_param_count_names_a_plateau_and_its_bottleneck_and_no_overfitting():
     found = {f.name: render_finding(f) for f in
              SECTIONS["param-count"].findings(param_count.Config(), param_count.Result(0, frame))}
     assert "the over-fitting regime" in found["over-fitting"]
+
+
+def test_grad_norm_finds_the_noise_floor_and_the_spike_as_the_loss_leaves_its_plateau():
+    n = 200
+    epochs = np.arange(n)
+    loss = np.where(epochs < 100, 1.0, 0.01) + 0.001 * np.sin(epochs)  # a plateau, then a drop at epoch 100
+    rng = np.random.default_rng(0)
+    norm = 0.2 + 0.01 * rng.uniform(size=n)
+    norm[98:102] = 2.0  # the norm spikes as the loss drops
+    full = np.where(epochs < 100, 0.15, 0.002)  # the full gradient vanishes, the mini-batch one stays at its floor
+    found = {f.name: (render_finding(f), f.claims) for f in
+             SECTIONS["grad-norm"].findings(*fakes.grad_norm_result(norm, loss, full_norm=full))}
+    text, claims = found["plateau-escape"]
+    assert "The loss fell fastest over epochs 98–102 (1 → 0.0105)" in text  # a window of 4 epochs around epoch 101
+    assert "the norm rises as the loss drops" in text and claims[0].relation == ">"
+    text, claims = found["noise-floor"]
+    assert "stays 1" in text and "above the full-batch one" in text and claims[0].relation == ">"
+    flat = {f.name: render_finding(f) for f in
+            SECTIONS["grad-norm"].findings(*fakes.grad_norm_result(norm, loss, full_norm=norm.copy()))}
+    assert "indistinguishable at this scale" in flat["noise-floor"]
+
+
+def test_optimization_path_calls_runs_different_only_where_their_accuracies_are():
+    close = [0.630, 0.644, 0.636, 0.641, 0.633, 0.638, 0.640, 0.635]  # the full build's 8 runs: 63.0–64.4 %
+    same = texts("optimization-path", fakes.optimization_path_result([0.1] * 8, close, 7.8, 17.0, 11.3))
+    assert "performance indistinguishable at this scale" in same and "χ² test over 10,000 test images" in same
+    apart = texts("optimization-path", fakes.optimization_path_result([0.1] * 8, close[:7] + [0.60], 7.8, 17.0, 11.3))
+    assert "the seeds differ in performance as well as in weights" in apart

@@ -20,12 +20,14 @@ def test_optimization_path_always_records_the_final_weights(tmp_path):
     assert out.whole.shape == (2, 3, 2) and out.values.shape == (2, 3)
 
 
-def test_seed_spread_is_the_sample_standard_deviation_over_finite_seeds():
-    spread = simulate_section.seed_spread
-    mean, sd = spread(np.array([1.0, 2.0, 3.0, np.nan]))
-    assert mean == 2.0 and sd == 1.0  # ddof 1; the population sd would be 0.816
-    assert math.isnan(spread(np.array([5.0]))[1])  # one seed has no spread
-    assert all(math.isnan(v) for v in spread(np.array([np.nan, np.nan])))
+def test_the_spread_over_seeds_is_the_standard_error_over_finite_seeds():
+    from report.claims import over_seeds
+    spread = over_seeds(np.array([1.0, 2.0, 3.0, np.nan]))
+    assert spread.value == 2.0 and spread.n == 3
+    assert abs(spread.error - 1 / math.sqrt(3)) < 1e-12  # sd with ddof 1 (1.0, not the population's 0.816) over √n
+    assert math.isnan(over_seeds(np.array([5.0])).error)  # one seed has no spread
+    nothing = over_seeds(np.array([np.nan, np.nan]))
+    assert math.isnan(nothing.value) and nothing.n == 0
 
 
 @pytest.mark.parametrize("arch", simulate.Config().models)

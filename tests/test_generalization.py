@@ -120,7 +120,7 @@ def test_random_labels_reports_the_epochs_to_memorise_by_size_in_size_order():
     found = {f.name: render_finding(f) for f in section.findings(cfg, res)}
     # accuracy e/m first reaches 0.9 at epoch ceil(0.9·m): 27 for m = 30, 54 for m = 60
     assert "The epochs needed to memorise: 27 on 2,500 images, 54 on 5,000" in found["time-to-memorise"]
-    assert "cannot be told from chance" in found["time-to-memorise"]  # two sizes of one seed carry no trend
+    assert "cannot be called a trend: 2 sizes of one seed each carry none" in found["time-to-memorise"]
     five = dict(zip([5000, 2500, 20000, 10000, 40000, 1000], [60, 30, 0, 80, 90, 15]))  # 5 memorised, in order
     more = {f.name: render_finding(f) for f in section.findings(*random_labels_result(list(five), list(five.values())))}
     assert "The epochs needed to memorise: 14 on 1,000 images, 81 on 40,000" in more["time-to-memorise"]

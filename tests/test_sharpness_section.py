@@ -96,7 +96,7 @@ def test_each_sweep_gets_its_own_correlations_and_a_comparison():
     assert "batch 16 takes about 64× as many steps as batch 1024" in compared
     assert "Where training is matched, sharpness at ε = 0.001 tracks the gap" in compared  # equal training losses
     assert "at a fixed lr it is anti-correlated with the gap" in compared
-    assert "the two sweeps differ" in compared
+    assert "the two sweeps show opposite relations" in compared
     names = [f.name for f in section.findings(cfg, res)]
     assert len(names) == len(set(names))  # names are unique
 

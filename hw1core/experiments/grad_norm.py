@@ -35,20 +35,27 @@ class Result:
     grad_norm: Annotated[np.ndarray, Dims("step")]  # ‖∇θ L‖₂ of the mini-batch loss, before the optimiser step
     step_loss: Annotated[np.ndarray, Dims("step")]  # the mini-batch loss
     epoch_loss: Annotated[np.ndarray, Dims("epoch")]  # running mean of the mini-batch losses over each epoch
+    full_grad_norm: Annotated[np.ndarray, Dims("epoch")]  # ‖∇θ L‖₂ of the loss on all training points, after each epoch
 
 
 def train_run(cfg: Config, ctx: RunContext) -> Result:
     x, y = data.function_points(cfg.function, cfg.n_train, ctx.device)
     stack = engine.Stack(cfg.model, [cfg.train.seed], ctx.device)
-    norms, losses = [], []
+    norms, losses, full = [], [], []
+    norm_of = lambda grads: torch.sqrt(functools.reduce(operator.add, (g.pow(2).sum() for g in grads)))
 
     def record(s: engine.Stack, loss: torch.Tensor) -> None:
-        norms.append(torch.sqrt(functools.reduce(operator.add, (p.grad.pow(2).sum() for p in s.params.values()
-                                                                if p.grad is not None))))
+        norms.append(norm_of(p.grad for p in s.params.values() if p.grad is not None))
         losses.append(loss[0])
-    hist = engine.train(stack, engine.Task(x, y, loss="mse"), cfg.train, desc=f"{ID} {cfg.model}", step_hook=record)
+
+    def full_batch(epoch: int, s: engine.Stack) -> None:
+        # The gradient of the loss on all points: what the mini-batch gradients estimate, without their noise.
+        loss = engine.member_losses(s(x, shared=True), y.unsqueeze(0), "mse").sum()
+        full.append(norm_of(torch.autograd.grad(loss, list(s.params.values()))).detach())
+    hist = engine.train(stack, engine.Task(x, y, loss="mse"), cfg.train, desc=f"{ID} {cfg.model}", step_hook=record,
+                        epoch_hook=full_batch)
     return Result(hist.steps, -(-cfg.n_train // cfg.train.batch_size), torch.stack(norms).cpu().numpy(),
-                  torch.stack(losses).cpu().numpy(), hist.train_loss[0])
+                  torch.stack(losses).cpu().numpy(), hist.train_loss[0], torch.stack(full).cpu().numpy())
 
 
 def parts(cfg: Config) -> list[Part]:

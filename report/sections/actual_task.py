@@ -13,7 +13,7 @@ from ..claims import Estimate, accuracy, best_of, pair
 from ..format import fmt_estimate, train_text
 from ..layers import depth
 from ..outputs import FigureSpec, Finding, Question, TableSpec
-from ..training import how_it_failed, run_state, trained
+from ..training import CIFAR_TEST, MNIST_TEST, how_it_failed, run_state, trained
 
 TITLE = "Train on actual tasks"
 PART = "HW1-1 Deep vs shallow"
@@ -28,7 +28,7 @@ QUESTIONS = [
 FIGURES = ("loss-CIFAR-10", "acc-CIFAR-10", "loss-MNIST", "acc-MNIST")
 TABLES = ("summary",)
 PLATEAU_PP = 0.005  # "stopped improving": within half a percentage point of the best test accuracy
-FULL_SIZES = {"CIFAR-10": (50_000, 10_000), "MNIST": (60_000, 10_000)}  # (train, test) images of each data set
+FULL_SIZES = {"CIFAR-10": (50_000, CIFAR_TEST), "MNIST": (60_000, MNIST_TEST)}  # (train, test) images of each set
 
 
 def architectures(cfg: Config) -> list[str]:
@@ -158,48 +158,37 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
 
 
 def train_test_findings(name: str, rows: pd.DataFrame, c: Curves, tc: engine.TrainConfig) -> list[Finding]:
-    """Each model's final test accuracy against its running training accuracy, by their sampling errors: where test
-    is clearly above training, why the training figure understates the fit; else the largest clear gap."""
-    claims = {r["model"]: pair(f"final accuracy of {r['model']} on {name}", ("test", "running training"),
-                               accuracy(float(r["test_acc"]), c.n_test), accuracy(float(r["train_acc"]), c.n_train))
-              for _, r in rows.iterrows()}
-    above = [m for m, cl in claims.items() if cl.relation == ">"]
-    below = [m for m, cl in claims.items() if cl.relation == "<"]
-    out = []
-    if above:
-        pairs = "; ".join(f"{m}: {rows.set_index('model').loc[m, 'test_acc']:.1%} test, "
-                          f"{rows.set_index('model').loc[m, 'train_acc']:.1%} training" for m in above)
-        schedule = (" By the last epoch the schedule had cut the learning rate to {factor}× its start, so the weights "
-                    "change little within it and the running mean's lag is small: augmentation or dropout is the "
-                    "likelier cause." if has_cuts(tc) else "")
-        out.append(Finding(f"test-above-train.{name}",
-                           "On {name}, the final test accuracy of {which} is clearly above its running training "
-                           "accuracy ({pairs}; beyond both sampling errors). The training figure is the running "
-                           "accuracy over the last epoch's {batches} in training mode{dropout}, averaged while the "
-                           "weights still change, so it understates the fit; this comparison cannot show whether a "
-                           "model overfits." + schedule,
-                           {"name": name, "which": " and ".join(above), "pairs": pairs,
-                            "batches": "augmented mini-batches" if name == "CIFAR-10" else "mini-batches",
-                            "dropout": dropout_note(above),
-                            "factor": f"{tc.gamma ** ((tc.epochs - 1) // tc.step_size):g}" if has_cuts(tc) else ""},
-                           [claims[m] for m in above]))
-    if below:
-        gaps = {m: float(rows.set_index("model").loc[m, "train_acc"] - rows.set_index("model").loc[m, "test_acc"])
-                for m in below}
-        m = max(gaps, key=gaps.get)  # type: ignore[arg-type]
-        r = rows.set_index("model").loc[m]
-        out.append(Finding(f"largest-train-test-gap.{name}",
-                           "The largest train–test accuracy gap on {name}, beyond both sampling errors, is {model}'s: "
-                           "{gap:sig} points ({train:pct} running training vs {test:pct} test).",
-                           {"name": name, "model": m, "gap": 100 * gaps[m], "train": float(r["train_acc"]),
-                            "test": float(r["test_acc"])}, [claims[m]]))
-    if not above and not below:
-        out.append(Finding(f"train-test-indistinguishable.{name}",
-                           "On {name}, every model's final test accuracy is indistinguishable at this scale from its "
-                           "running training accuracy (within their binomial sampling errors over {nt:count} test and "
-                           "{ntr:count} training images).", {"name": name, "nt": c.n_test, "ntr": c.n_train},
-                           list(claims.values())))
-    return out
+    """Each model's final test accuracy against its running training accuracy, by both sampling errors, in one
+    observation: where test is clearly above training, why the training figure understates the fit."""
+    by = rows.set_index("model")
+    claims = {m: pair(f"final accuracy of {m} on {name}", ("test", "running training"),
+                      accuracy(float(r["test_acc"]), c.n_test), accuracy(float(r["train_acc"]), c.n_train))
+              for m, r in by.iterrows()}
+    groups = {rel: [m for m, cl in claims.items() if cl.relation == rel] for rel in (">", "<", "≈")}
+    listed = lambda ms: "; ".join(f"{m}: {by.loc[m, 'train_acc']:.1%} training, {by.loc[m, 'test_acc']:.1%} test"
+                                  for m in ms)
+    parts = []
+    if groups["<"]:
+        parts.append("training accuracy is clearly above test accuracy for " + listed(groups["<"]))
+    if groups["≈"]:
+        parts.append("the two are indistinguishable at this scale for " + listed(groups["≈"]))
+    if groups[">"]:
+        parts.append("test accuracy is clearly above training accuracy for " + listed(groups[">"]))
+    text = ("On {name}, beyond the binomial sampling errors over {ntr:count} training and {nt:count} test images, " +
+            ", ".join(parts) + ".")
+    values = {"name": name, "ntr": c.n_train, "nt": c.n_test}
+    if groups[">"]:
+        text += (" The training figure is the running accuracy over the last epoch's {batches} in training "
+                 "mode{dropout}, averaged while the weights still change, so it understates the fit; this comparison "
+                 "cannot show whether a model overfits.")
+        values |= {"batches": "augmented mini-batches" if name == "CIFAR-10" else "mini-batches",
+                   "dropout": dropout_note(groups[">"])}
+        if has_cuts(tc):
+            text += (" By the last epoch the schedule had cut the learning rate to {factor}× its start, so the "
+                     "weights change little within it and the running mean's lag is small: augmentation or dropout "
+                     "is the likelier cause.")
+            values["factor"] = f"{tc.gamma ** ((tc.epochs - 1) // tc.step_size):g}"
+    return [Finding(f"train-vs-test.{name}", text, values, list(claims.values()))]
 
 
 def dropout_note(archs: list[str]) -> str:
@@ -222,6 +211,9 @@ def best_test_accuracy(name: str, rows: pd.DataFrame, n_test: int) -> Finding:
     values = {"name": name, "best": rank.best, "acc": fmt_estimate(acc[rank.best], "pct"), "n": n_test,
               "tied": listed(rank.tied), "clear": listed(rank.clear), "big": biggest["model"],
               "bparams": int(biggest["params"]), "bacc": float(biggest["test_acc"])}
+    if not rank.claims:
+        return Finding(f"best-test-acc.{name}", "On {name}, {best} is the only model that trained: it reached {acc} "
+                       "final test accuracy.", values)
     text = "On {name}, {best} reached the highest final test accuracy ({acc})"
     if rank.tied:
         text += (", indistinguishable at this scale from {tied} (the binomial sampling error over {n:count} test "

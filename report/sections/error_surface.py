@@ -11,7 +11,7 @@ from hw1core import models
 from hw1core.experiments.error_surface import Config, Result
 
 from .. import plots
-from ..claims import Estimate, over_seeds, pair
+from ..claims import exact, over_seeds, pair
 from ..format import fmt_estimate, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
@@ -126,7 +126,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     # over its points is what a "rises" must clear.
     edge = over_seeds(border_values(g), "grid points")
     rise = pair("loss on the random plane", ("grid border", "trained weights"), edge,
-                Estimate(center, 0.0, edge.n, "grid points"))
+                exact(center))
     what = {">": "the trained weights sit in a basin",
             "<": "the surface is not a basin around the trained weights at this scale"}.get(
         rise.relation, "the border's losses spread too widely to call the surface a basin at this scale")
@@ -135,7 +135,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                    "worst: " + what + ".",
                    {"c": center, "b": fmt_estimate(edge), "n": edge.n, "r": border / center,
                     "m": float(np.nanmax(g))}, [rise])]
-    exact = lambda v: Estimate(v, 0.0, 1, "exact")  # points of one slice, evaluated on the same images
+    # Points of one slice, evaluated on the same images: their difference has no sampling error between them.
     if low < center:
         lowest = pair("loss on the random plane", ("lowest grid point", "trained weights"), exact(low), exact(center))
         out.append(Finding("grid-minimum",
@@ -145,13 +145,10 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                            {"g": low, "c": center, "drop": 1 - low / center, "a": a_min, "b": b_min,
                             "d": float(np.hypot(a_min, b_min))}, [lowest]))
     else:
-        rest = g.copy()
-        rest[np.unravel_index(np.nanargmin(g), g.shape)] = np.nan
-        nxt = float(np.nanmin(rest))
-        out.append(Finding("grid-minimum", "The trained weights are the lowest point of the grid ({g:sig}; the next "
-                                           "lowest point has {n:sig}).", {"g": low, "n": nxt},
-                           [pair("loss on the random plane", ("trained weights", "next lowest grid point"), exact(low),
-                                 exact(nxt))]))
+        # The same subjects as above (the grid's lowest point against the trained weights), which here coincide.
+        out.append(Finding("grid-minimum", "The trained weights are the lowest point of the grid ({g:sig}).",
+                           {"g": low}, [pair("loss on the random plane", ("lowest grid point", "trained weights"),
+                                             exact(low), exact(center))]))
     share = float(res.evr.sum())
     out.append(Finding("pca-variance",
                        ("Two PCA directions hold {e:pct} of the path's variance, so the figure places the path's "

@@ -8,7 +8,7 @@ from hw1core import models
 from hw1core.experiments.grad_norm import Config, Result
 
 from .. import plots
-from ..claims import Estimate, correlation, over_seeds, pair, trend
+from ..claims import COMPARISON_RULE, Estimate, correlation, over_seeds, pair, trend
 from ..format import fmt_estimate, train_text
 from ..layers import FORMULAS
 from ..outputs import FigureSpec, Finding, Question, TableSpec
@@ -39,7 +39,10 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
         ("Model", f"{cfg.model} ({models.param_count_of(cfg.model):,} params)"),
         ("Optimiser", train_text(tc)),
         ("Recorded", "at every step: the mini-batch loss and ‖∇θ L‖₂ over all parameters (before the optimiser step; "
-                     "weight decay not included)"),
+                     "weight decay not included); after every epoch: ‖∇θ L‖₂ of the loss on all "
+                     f"{cfg.n_train} points, the full-batch gradient the mini-batch ones estimate"),
+        ("Comparisons", "the last tenth of the epochs, epoch by epoch, for the noise floor; the fastest drop of the "
+                        "loss against the epochs before it for the plateau's end; " + COMPARISON_RULE),
     ]
 
 
@@ -69,6 +72,8 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     fig, axes = plots.new_figure(2, 1, height=4.6, sharex=True)
     axes[0].plot(step_epochs, res.grad_norm, color=plots.COLORS[0], linewidth=0.4, alpha=0.35, label="per step")
     axes[0].plot(plots.epochs_axis(len(norm)), norm, color=plots.COLORS[0], linewidth=1.3, label="epoch mean")
+    axes[0].plot(plots.epochs_axis(len(res.full_grad_norm)), res.full_grad_norm, color=plots.COLORS[2],
+                 linewidth=1.3, label="full batch (end of epoch)")
     axes[0].set(yscale="log", ylabel="‖∇L‖₂ (log)", title="Gradient norm and loss")
     axes[0].legend(fontsize=7)
     axes[1].plot(step_epochs, res.step_loss, color=plots.COLORS[1], linewidth=0.4, alpha=0.35, label="per step")
@@ -77,7 +82,8 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     axes[1].set(yscale="log", ylabel="MSE (log)", xlabel="epoch")
     axes[1].legend(fontsize=7)
     return [FigureSpec("norm-loss", f"Gradient norm (top) and loss (bottom) at every one of "
-                                    f"{len(res.grad_norm):,} steps (faint) and per epoch (solid); x axis in epochs "
+                                    f"{len(res.grad_norm):,} steps (faint) and per epoch (solid), with the full-batch "
+                                    f"gradient norm after each epoch (green); x axis in epochs "
                                     f"({spe} steps each).", fig)]
 
 
@@ -99,8 +105,10 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     # The last epochs' spread is what the drop from the peak must clear (one epoch's mean gives none).
     last = over_seeds(norm.iloc[-tail:], "epochs")
     drop = pair("epoch-mean gradient norm", ("last epochs", "peak"), last, Estimate(float(norm[peak]), 0.0, 1, "epochs"))
-    says = {"<": "{drop:ratio} below the peak", ">": "above the peak"}.get(
-        drop.relation, "not distinguishable from the peak over these epochs")
+    says = ("a single epoch, with no spread to judge the drop from the peak by" if tail == 1 else
+            "the peak itself lies in those epochs" if peak >= len(norm) - tail else
+            {"<": "{drop:ratio} below the peak", ">": "above the peak"}.get(
+                drop.relation, "not distinguishable from the peak over these epochs"))
     out = [Finding("grad-norm-peak",
                    "The gradient norm peaked at epoch {e:int} ({p:sig}); over the last {tail:int} epochs it averaged "
                    "{end}, " + says + ", while the loss fell from {l0:sig} to {l1:sig} ({ld:ratio}).",
@@ -115,7 +123,8 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                        "correlation of {r:sig} (p = {p:sig}; neighbouring epochs are not independent, so p is "
                        "optimistic): {what}.",
                        {"r": r.rho, "p": r.p, "n": r.n, "what": what},
-                       [correlation("Spearman over epochs", "loss", "gradient norm", r)]))
+                       [correlation("rank correlation over epochs", "loss", "gradient norm", r)]))
+    out += [noise_floor(cfg, res, norm, tail), plateau_escape(norm, loss)]
     spikes, total = spike_count(res.grad_norm), len(res.grad_norm)
     out.append(Finding("norm-spikes",
                        "{n:int} of {total:count} steps ({share:pct}) had a gradient norm over " + f"{SPIKE_FACTOR}× "
@@ -123,3 +132,44 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
                        "spikes away.",
                        {"n": spikes, "total": total, "share": spikes / total}))
     return out
+
+
+def noise_floor(cfg: Config, res: Result, norm: pd.Series, tail: int) -> Finding:
+    """The mini-batch gradient norm against the full-batch one over the last `tail` epochs: where the full gradient
+    keeps shrinking, the mini-batch norm stays up by the sampling noise of its batches."""
+    mini, full = over_seeds(norm.iloc[-tail:], "epochs"), over_seeds(res.full_grad_norm[-tail:], "epochs")
+    claim = pair("gradient norm over the last epochs", ("mini-batch", "full batch"), mini, full)
+    says = {">": "the mini-batch norm stays {r:ratio} above the full-batch one: near the end most of what it measures "
+                 "is the sampling noise of batches of {b:int} of the {n:int} points, a floor the full gradient is below",
+            "<": "the mini-batch norm is below the full-batch one",
+            "≈": "the two are indistinguishable at this scale: the batches' sampling noise adds little to the norm"
+            }[claim.relation]
+    return Finding("noise-floor", "Over the last {tail:int} epochs the mini-batch gradient norm averaged {m} and the "
+                   "full-batch gradient norm {f} (mean ± standard error over the epochs): " + says + ".",
+                   {"tail": tail, "m": fmt_estimate(mini), "f": fmt_estimate(full), "r": mini.value / full.value,
+                    "b": cfg.train.batch_size, "n": cfg.n_train},
+                   [claim])
+
+
+def plateau_escape(norm: pd.Series, loss: pd.Series) -> Finding:
+    """Where the loss falls fastest (over a window of 2 % of the epochs) and what the gradient norm does there,
+    against the window before it: a loss leaving a plateau needs a larger gradient."""
+    w = max(2, len(loss) // 50)
+    fall = -np.log(loss).diff()  # the loss's fall in each epoch
+    centre = int(fall.rolling(w, center=True, min_periods=1).mean().idxmax())  # the middle of the fastest fall
+    start, end = max(0, centre - w // 2), min(len(loss) - 1, centre + w // 2)
+    before = norm.iloc[max(0, start - w):start]
+    during = norm.iloc[start:end + 1]
+    if len(before) < 2 or len(during) < 2:
+        return Finding("plateau-escape", "The loss fell fastest in its first epochs, so there is no plateau before "
+                       "the drop to compare the gradient norm with.", {})
+    b, d = over_seeds(before, "epochs"), over_seeds(during, "epochs")
+    claim = pair("epoch-mean gradient norm", ("during the fastest drop", "before it"), d, b)
+    says = {">": "the norm rises as the loss drops: leaving the plateau takes a larger gradient, which falls again "
+                 "once the loss has dropped",
+            "<": "the norm is lower during the drop than before it",
+            "≈": "the norm during the drop is indistinguishable from before it at this scale"}[claim.relation]
+    return Finding("plateau-escape", "The loss fell fastest over epochs {a:int}–{e:int} ({l0:sig} → {l1:sig}); the "
+                   "epoch-mean gradient norm was {nd} there against {nb} over the {k:int} epochs before: " + says + ".",
+                   {"a": start + 1, "e": end + 1, "l0": float(loss.iloc[max(0, start - 1)]), "l1": float(loss.iloc[end]),
+                    "nd": fmt_estimate(d), "nb": fmt_estimate(b), "k": len(before)}, [claim])

@@ -9,7 +9,7 @@ from hw1core import models
 from hw1core.experiments.interpolation import Config, Lines, Result
 
 from .. import plots
-from ..claims import Estimate, over_seeds, pair
+from ..claims import exact, over_seeds, pair
 from ..format import fmt_estimate, fmt_number, seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import FAILED_RULE, failed_to_train, run_state
@@ -253,12 +253,15 @@ def barrier_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, loss:
     found = heights[np.isfinite(heights)]
     if len(found):  # the barrier's height against none, over the seeds: a one-sample t-test
         height = over_seeds(found)
-        claims = [pair("barrier height", (f"{labels[0]} → {labels[1]}", "none"), height,
-                       Estimate(0.0, 0.0, len(found), "seeds"))]
+        claims = [pair("barrier height", (f"{labels[0]} → {labels[1]}", "none"), height, exact(0.0))]
         values |= {"h": fmt_estimate(height), "hp": claims[0].uncertainty["p"]}
         if len(found) == 1:
             measured_text = " With one seed the height has no spread to be judged against."
         else:
+            # Over several seeds the verdict is the height's, not the seeds' count.
+            verdict = {">": "the two minima lie in different basins",
+                       "<": "the two minima are linearly connected"}.get(
+                claims[0].relation, "these seeds cannot tell whether a barrier separates the two minima")
             measured_text = (" Over the seeds the height is {h}, " +
                              {">": "clear of zero", "<": "clearly negative (the loss between the ends stays under the "
                                                          "worse end)"}.get(
@@ -281,9 +284,10 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
     values: dict = {"l1": l1, "l2": l2, "n": n, "c": c, "k0": int(sharper[0]), "k1": int(sharper[1]), "t": ties,
                     "u": u}
     claims = []
-    if c:  # the mean rise at each end over the seeds that compare, with Welch's test (none for one seed)
+    if c:  # the two ends' rises paired by seed (both ends of a line share its seed): a paired t-test
         e0, e1 = over_seeds(rise[compares, 0]), over_seeds(rise[compares, 1])
-        claims = [pair("loss rise one grid step from the end", (l1, l2), e0, e1)]
+        claims = [pair("loss rise one grid step from the end", (l1, l2),
+                       over_seeds(rise[compares, 0] - rise[compares, 1]), exact(0.0))]
         values |= {"m0": fmt_estimate(e0), "m1": fmt_estimate(e1), "mp": claims[0].uncertainty["p"]}
     clear = bool(claims) and claims[0].relation != "≈"  # one seed, or seeds inside their spread, back no literature
     note = ""
@@ -308,7 +312,8 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
         text += " With one seed the two ends' curvatures have no spread to be judged against."
     elif claims:
         text += (" The mean rises, {m0} ({l1}) and {m1} ({l2}), are " +
-                 ("clearly different" if clear else "indistinguishable at this scale") + " (Welch's t-test, p = {mp:sig}).")
+                 ("clearly different" if clear else "indistinguishable at this scale") + " (paired t-test over the seeds, "
+                 "p = {mp:sig}).")
     if c:
         r0, v0 = span("r0", list(rise[compares, 0]))
         r1, v1 = span("r1", list(rise[compares, 1]))

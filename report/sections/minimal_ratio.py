@@ -9,7 +9,7 @@ from hw1core import models
 from hw1core.experiments.minimal_ratio import Config, Result
 
 from .. import plots
-from ..claims import Trend, correlation, over_seeds, pair, trend
+from ..claims import Trend, correlation, exact, over_seeds, pair, trend
 from ..layers import FORMULAS
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
@@ -120,8 +120,9 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     p = models.param_count_of(cfg.model)
     flat_directions = p - t["gauss_newton_rank"]
     flat, near_zero = float(flat_directions.mean()), float(t["near_zero"].mean())
+    # Paired by run: each run's near-zero count minus the directions its own JᵀJ leaves flat, against none.
     counts = pair("eigenvalues per run", ("near-zero Hessian eigenvalues", "directions (2/N)·JᵀJ leaves flat"),
-                  over_seeds(t["near_zero"]), over_seeds(flat_directions))
+                  over_seeds(t["near_zero"] - flat_directions, "runs"), exact(0.0))
     if counts.relation == "≈":
         compared = ("the Hessian has {z:sig} near-zero eigenvalues, indistinguishable from that over these runs: the "
                     "fit's Jacobian accounts for them")
@@ -158,5 +159,5 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         out.append(Finding(name, "The Spearman correlation between the minimal ratio" + among + " and the log of the "
                            "loss is {r:sig} over {n:int} runs (p = {p:sig}): " + what + ".",
                            {"r": r.rho, "n": r.n, "p": r.p},
-                           [correlation("Spearman", "minimal ratio" + among, "log loss", r)]))
+                           [correlation("rank correlation over the runs", "minimal ratio" + among, "log loss", r)]))
     return out

@@ -150,8 +150,8 @@ def overfitting(t: pd.DataFrame, n_test: int) -> Finding:
     the smaller ones."""
     largest, smaller = t.iloc[-1], t.iloc[:-1]
     best = smaller.loc[smaller["test_acc"].idxmax()]
-    claim = pair("test accuracy", (largest["model"], best["model"]), accuracy(float(largest["test_acc"]), n_test),
-                 accuracy(float(best["test_acc"]), n_test))
+    la, ba = accuracy(float(largest["test_acc"]), n_test), accuracy(float(best["test_acc"]), n_test)
+    claim = pair("test accuracy", ("largest model", "best smaller model"), la, ba)
     says = {"<": "below it, beyond the sampling error: more parameters cost test accuracy at the top of the range, as "
                  "in the over-fitting regime (or the schedule trains the largest model less well; one seed cannot "
                  "tell which)",
@@ -161,9 +161,8 @@ def overfitting(t: pd.DataFrame, n_test: int) -> Finding:
                  "any sign of over-fitting"}[claim.relation]
     return Finding("over-fitting", "The largest model, {l} ({lp:count} parameters), reached {la} test accuracy against "
                    "{ba} for the best smaller one, {b}: " + says + ".",
-                   {"l": largest["model"], "lp": int(largest["params"]),
-                    "la": fmt_estimate(accuracy(float(largest["test_acc"]), n_test), "pct"), "b": best["model"],
-                    "ba": fmt_estimate(accuracy(float(best["test_acc"]), n_test), "pct")}, [claim])
+                   {"l": largest["model"], "lp": int(largest["params"]), "la": fmt_estimate(la, "pct"),
+                    "b": best["model"], "ba": fmt_estimate(ba, "pct")}, [claim])
 
 
 def plateaus(t: pd.DataFrame, n_test: int) -> list[Finding]:
@@ -184,7 +183,9 @@ def plateaus(t: pd.DataFrame, n_test: int) -> list[Finding]:
                                {"a": names[0], "b": names[-1], "pa": int(run["params"].iloc[0]),
                                 "pb": int(run["params"].iloc[-1]),
                                 "accs": ", ".join(fmt_estimate(e, "pct") for e in acc[i:j])}, claims))
-        i = j
+            i = j
+        else:
+            i += 1
     return out
 
 

@@ -12,9 +12,7 @@ from .. import plots
 from ..claims import Estimate, accuracy, correlation, pair, trend
 from ..format import train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
-from ..training import CHANCE_MARGIN
-
-MNIST_TEST = 10_000  # images in MNIST's test split
+from ..training import CHANCE_MARGIN, MNIST_TEST
 
 TITLE = "Can the network fit random labels?"
 PART = "HW1-3 Generalisation"
@@ -152,8 +150,9 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         r = trend(done["images"], done["epoch_memorised"])
         says = {"rising": "grows with the training set (Spearman {rho:sig}, p = {p:sig})",
                 "falling": "falls with the training set (Spearman {rho:sig}, p = {p:sig})"}.get(
-            r.relation, "is ordered with the training set only as far as {k:int} sizes of one seed each can show "
-                        "(a rank correlation over them cannot be told from chance: p = {p:sig})")
+            r.relation, "cannot be called a trend: {k:int} sizes of one seed each carry none"
+            if r.n < 3 else "cannot be called a trend: over {k:int} sizes of one seed each a rank correlation of "
+                            "{rho:sig} is not clear of chance (p = {p:sig})")
         out.append(Finding("time-to-memorise", "The epochs needed to memorise: {e0:count} on {n0:count} images, "
                            "{e1:count} on {n1:count} ({size:ratio} the images, {time:ratio} the epochs, {work:ratio} "
                            "the steps); the epoch count " + says + ".",
@@ -168,14 +167,17 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     vs_chance = [pair("test accuracy", (f"{int(r['images']):,} images", "chance"),
                       accuracy(float(r["final_test_acc"]), n_test), chance) for _, r in t.iterrows()]
     above = [c for c in vs_chance if c.relation == ">"]
+    below = [c for c in vs_chance if c.relation == "<"]
     test_acc = t["final_test_acc"]
     near = (test_acc - 0.1).abs().max() <= CHANCE_MARGIN
     out.append(Finding("test-acc-vs-chance", "Test accuracy (true labels) ended between {lo:pct} and {hi:pct}, against "
-                       "a chance level of 10%; {k:int} of {m:int} runs are clearly above chance (beyond the binomial "
+                       "a chance level of 10%; {k:int} of {m:int} runs are clearly above chance" +
+                       (" and {kb:int} clearly below it" if below else "") + " (beyond the binomial "
                        "sampling error over {n:count} test images)" +
                        (", by at most {most:sig} points: what the network learned from shuffled labels hardly "
                         "transfers." if near else "."),
-                       {"lo": test_acc.min(), "hi": test_acc.max(), "k": len(above), "m": len(vs_chance), "n": n_test,
+                       {"lo": test_acc.min(), "hi": test_acc.max(), "k": len(above), "kb": len(below),
+                        "m": len(vs_chance), "n": n_test,
                         "most": 100 * (test_acc.max() - 0.1)}, vs_chance))
     for _, r in done.iterrows():
         n, rise = int(r["images"]), r["test_loss_min_epoch"]

@@ -166,7 +166,8 @@ def vs_batch(cfg: Config, s: pd.DataFrame, sweep: str) -> list[Finding]:
                             "n": r.n, "r": r.rho, "p": r.p, "lo": float(spread["mean"].iloc[0]),
                             "b0": int(spread["batch"].iloc[0]), "hi": float(spread["mean"].iloc[-1]),
                             "b1": int(spread["batch"].iloc[-1])},
-                           [correlation(f"{sweep} sweep", "batch size", f"ε-sharpness (ε = {e:g})", r)]))
+                           [correlation(f"rank correlation over the {sweep} sweep", "batch size",
+                                        f"ε-sharpness (ε = {e:g})", r)]))
     return out
 
 
@@ -186,7 +187,8 @@ def vs_gap(cfg: Config, s: pd.DataFrame, sweep: str) -> tuple[list[Finding], Tre
                     "With {label}, sharpness at ε = {e} and the generalisation gap (test − train loss) have a Spearman "
                     "correlation of {r:sig} (p = {p:sig}) over the {n:int} models that trained: " + what + ".",
                     {"label": SWEEP_LABELS[sweep], "e": f"{e:g}", "r": r.rho, "p": r.p, "n": r.n},
-                    [correlation(f"{sweep} sweep", f"ε-sharpness (ε = {e:g})", "generalisation gap", r)])], r
+                    [correlation(f"rank correlation over the {sweep} sweep", f"ε-sharpness (ε = {e:g})",
+                                 "generalisation gap", r)])], r
 
 
 def left_out(s: pd.DataFrame, sweep: str) -> list[Finding]:
@@ -213,9 +215,14 @@ def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: Trend, r_scaled: Tren
     where = ("its training losses span {slo:sig} to {shi:sig}, no wider. Where training is matched, "
              if matched else "yet its training losses span {slo:sig} to {shi:sig}, wider, so its training is not "
              "matched. In the scaled sweep, ")
-    same = gap_relation(r_fixed) == gap_relation(r_scaled)
-    verdict = ("the two sweeps agree, so scaling the rate with the batch does not change the relation" if same else
-               "the two sweeps differ, so the fixed-lr relation cannot be put down to the batch size alone")
+    relations = {r_fixed.relation, r_scaled.relation}
+    verdict = ("neither sweep shows a relation its p-value can carry" if relations == {"no trend"} else
+               "the two sweeps agree, so scaling the rate with the batch does not change the relation"
+               if len(relations) == 1 else
+               "only one sweep shows a relation, so whether it holds where training is matched is not clear at this "
+               "scale" if "no trend" in relations else
+               "the two sweeps show opposite relations, so the fixed-lr relation cannot be put down to the batch size "
+               "alone")
     return Finding("sharpness-vs-gap.compared",
                    "The fixed-lr sweep confounds batch size with the number of steps: at equal epochs batch {b0:int} "
                    "takes about {steps:ratio} as many steps as batch {b1:int}, and the training losses of its models "
@@ -225,7 +232,9 @@ def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: Trend, r_scaled: Tren
                    {"b0": b0, "b1": b1, "steps": b1 / b0, "flo": float(fl.min()), "fhi": float(fl.max()),
                     "slo": float(sl.min()), "shi": float(sl.max()), "e": f"{cfg.eps[0]:g}",
                     "ws": gap_relation(r_scaled), "rs": r_scaled.rho, "ps": r_scaled.p, "wf": gap_relation(r_fixed),
-                    "rf": r_fixed.rho, "pf": r_fixed.p})
+                    "rf": r_fixed.rho, "pf": r_fixed.p},
+                   [correlation(f"rank correlation over the {sweep} sweep", f"ε-sharpness (ε = {cfg.eps[0]:g})",
+                                "generalisation gap", r) for sweep, r in (("batch", r_fixed), ("scaled", r_scaled))])
 
 
 def findings(cfg: Config, res: Result) -> list[Finding]:

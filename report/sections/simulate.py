@@ -11,7 +11,7 @@ from hw1core.experiments.simulate import Config, Result
 
 from .. import plots
 from ..claims import COMPARISON_RULE, best_of, over_seeds, pair
-from ..format import seeds_named
+from ..format import fmt_estimate, seeds_named
 from ..layers import FORMULAS, depth
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import SETTLE_BAND, SETTLE_RULE, STILL_FALLING, settled_epoch
@@ -77,13 +77,6 @@ BIAS_TEXT = {
 AT_MEAN = 0.9  # a run whose final MSE is at least this share of Var(f) on the training points predicts ~the mean
 
 
-def seed_spread(final: np.ndarray) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof 1) over the seeds that neither diverged nor collapsed (those are NaN
-    in `final`); NaN where undefined."""
-    ok = final[np.isfinite(final)]
-    return (float(ok.mean()) if len(ok) else math.nan), (float(ok.std(ddof=1)) if len(ok) > 1 else math.nan)
-
-
 def summary(cfg: Config, res: Result) -> pd.DataFrame:
     """One row per function and model: final loss over the seeds, seeds at the mean, convergence, divergence."""
     rows = []
@@ -97,10 +90,10 @@ def summary(cfg: Config, res: Result) -> pd.DataFrame:
             kept = np.where(collapsed | diverged, np.nan, final)
             epochs = [settled_epoch(run_loss) for run_loss, out in zip(loss, collapsed | diverged) if not out]
             done = [e for e in epochs if e is not None]
-            mean, sd = seed_spread(kept)
+            spread = over_seeds(kept)
             rows.append({"function": f, "model": arch, "params": models.param_count_of(arch),
                          "final_losses": [float(v) for v in kept if np.isfinite(v)],
-                         "final_loss_mean": mean, "final_loss_sd": sd,
+                         "final_loss_mean": spread.value,
                          "final_loss_median": float(np.nanmedian(kept)) if np.isfinite(kept).any() else math.nan,
                          "target_variance": variance, "runs_at_mean": int(collapsed.sum()),
                          "converged_runs": len(done), "runs": cfg.seeds, "kept_runs": len(epochs),
@@ -145,7 +138,7 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
     t = summary(cfg, res)
     frame = pd.DataFrame({
         "function": t["function"], "model": t["model"], "params": t["params"],
-        "final loss (mean ± se)": [str(over_seeds(v)) if v else "–" for v in t["final_losses"]],
+        "final loss (mean ± se)": [fmt_estimate(over_seeds(v)) if v else "–" for v in t["final_losses"]],
         "final loss (median)": [f"{v:.3g}" for v in t["final_loss_median"]],
         "seeds at the mean": [f"{a}/{n}" for a, n in zip(t["runs_at_mean"], t["runs"])],
         "converged at epoch (median)": [f"{e:,.0f}" if c else "still falling" for e, c in
@@ -177,9 +170,14 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         claims = [pair(f"final training loss of {m}", (hard, easy), by[hard, m], by[easy, m])
                   for m in archs if (hard, m) in by and (easy, m) in by]
         clear = [c.quantity.removeprefix("final training loss of ") for c in claims if c.relation == ">"]
-        out.append(Finding("harder-function", "Averaged over the models, {hard} ended with a {ratio:ratio} higher final "
-                           "loss than {easy}; model by model the difference is clear of the seeds' spread for "
-                           "{k:int} of {m:int}" + (" ({which})" if 0 < len(clear) < len(claims) else "") + ".",
+        if not clear:
+            text = ("Model by model, the final losses on {hard} and {easy} are indistinguishable at this scale (the "
+                    "seeds' spread covers the difference; averaged over the models {hard}'s is {ratio:ratio} {easy}'s).")
+        else:
+            text = ("{hard} ended with a higher final loss than {easy} for {k:int} of {m:int} models, clear of the "
+                    "seeds' spread" + (" ({which})" if len(clear) < len(claims) else "") +
+                    "; averaged over the models, {ratio:ratio} {easy}'s.")
+        out.append(Finding("harder-function", text,
                            {"hard": hard, "easy": easy, "ratio": means[hard] / means[easy], "k": len(clear),
                             "m": len(claims), "which": ", ".join(clear)}, claims))
     for _, r in t[(t["runs_at_mean"] > 0) | t["model"].str.endswith("-r")].iterrows():
@@ -204,22 +202,22 @@ def lowest_loss(f: str, rows: pd.DataFrame, depths: dict[str, int], deepest: lis
     estimates = {r["model"]: over_seeds(r["final_losses"]) for _, r in rows.iterrows()}
     rank = best_of(f"final training loss on {f}", estimates, lowest=True)
     values = {"f": f, "best": rank.best, "best_layers": depths[rank.best], "best_loss": estimates[rank.best].value,
-              "best_se": estimates[rank.best].error, "deepest": " and ".join(deepest), "layers": max(depths.values()),
+              "best_se": estimates[rank.best].error, "best_est": fmt_estimate(estimates[rank.best]), "deepest": " and ".join(deepest), "layers": max(depths.values()),
               "n": min(e.n for e in estimates.values())}
-    text = "On {f}, {best} ({best_layers:int} weight layers) reached the lowest mean final training loss ({best_loss:sig} ± {best_se:sig}, " + \
-           "mean ± standard error over {n:int} " + ("seed" if values["n"] == 1 else "seeds") + ")"
+    text = ("On {f}, {best} ({best_layers:int} weight layers) reached the lowest mean final training loss ({best_est}, "
+            "mean ± standard error over {n:int} " + ("seed" if values["n"] == 1 else "seeds") + ")")
     if rank.tied:
-        values |= {"tied": " and ".join(f"{m} ({estimates[m]})" for m in rank.tied)}
+        values |= {"tied": " and ".join(f"{m} ({fmt_estimate(estimates[m])})" for m in rank.tied)}
         text += ", but it is indistinguishable at this scale from {tied} (Welch's t-test, p ≥ 0.05)"
         if rank.clear:
-            values["clear"] = " and ".join(f"{m} ({estimates[m]})" for m in rank.clear)
+            values["clear"] = " and ".join(f"{m} ({fmt_estimate(estimates[m])})" for m in rank.clear)
             text += " and clearly below {clear}"
         verdict = ("; so these seeds cannot say whether the deepest model ({deepest}) fits best"
                    if rank.best in deepest or any(m in deepest for m in rank.tied) else
                    "; the deepest model ({deepest}, {layers:int} weight layers) is not among the best, contrary to the "
                    "homework's expectation")
     else:
-        values["clear"] = " and ".join(f"{m} ({estimates[m]})" for m in rank.clear)
+        values["clear"] = " and ".join(f"{m} ({fmt_estimate(estimates[m])})" for m in rank.clear)
         text += ", clearly below {clear} (Welch's t-test, p < 0.05)"
         verdict = ("; the deepest model fitted best, as the homework expects of depth" if rank.best in deepest else
                    "; contrary to the homework's expectation that the deepest model ({deepest}, {layers:int} weight "
