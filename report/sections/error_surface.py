@@ -73,11 +73,6 @@ def border_values(grid: np.ndarray) -> np.ndarray:
     return edge[np.isfinite(edge)]
 
 
-def border_mean(grid: np.ndarray) -> float:
-    """The mean loss over the grid's outermost rows and columns (corners counted twice)."""
-    return float(np.mean(border_values(grid)))
-
-
 def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     fig, (ax,) = plots.new_figure(width=5.6, height=4.6)
     contour(fig, ax, res.axis, res.axis, res.random)
@@ -112,7 +107,8 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
         {"quantity": "loss at the trained weights", "value": center_loss(g)},
         {"quantity": "lowest loss on the grid", "value": low},
         {"quantity": "… at (α, β)", "value": f"({a_min:.2f}, {b_min:.2f})"},
-        {"quantity": "mean loss on the grid's border", "value": border_mean(g)},
+        {"quantity": "mean loss on the grid's border (± se over its points)",
+         "value": fmt_estimate(over_seeds(border_values(g), "grid points"))},
         {"quantity": "variance of the path in its PCA plane", "value": f"{res.evr.sum():.1%}"},
     ])
     return [TableSpec("surface", "The loss surface in numbers (random-direction grid).", frame)]
@@ -120,11 +116,12 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
 
 def findings(cfg: Config, res: Result) -> list[Finding]:
     g = res.random
-    center, border = center_loss(g), border_mean(g)
+    center = center_loss(g)
     low, a_min, b_min = grid_minimum(g, res.axis)
     # Every grid point is evaluated on the same images, so the centre is exact for this slice; the border's spread
     # over its points is what a "rises" must clear.
     edge = over_seeds(border_values(g), "grid points")
+    border = edge.value
     rise = pair("loss on the random plane", ("grid border", "trained weights"), edge,
                 exact(center))
     what = {">": "the trained weights sit in a basin",

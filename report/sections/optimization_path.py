@@ -11,7 +11,7 @@ from hw1core import models
 from hw1core.experiments.optimization_path import Config, Result, is_regression
 
 from .. import plots
-from ..claims import LEVEL, Claim, Estimate, exact, over_seeds, pair
+from ..claims import LEVEL, Claim, Estimate, accuracy, exact, over_seeds, pair
 from ..format import fmt_estimate, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import cifar_test_images
@@ -102,8 +102,11 @@ def runs_table(cfg: Config, res: Result) -> pd.DataFrame:
 def tables(cfg: Config, res: Result) -> list[TableSpec]:
     t = runs_table(cfg, res)
     if res.metric == "accuracy":
-        t["start"], t["end"] = [f"{v:.1%}" for v in t["start"]], [f"{v:.1%}" for v in t["end"]]
-    t = t.rename(columns={"start": f"{res.metric} at start", "end": f"{res.metric} at end",
+        n_test = cifar_test_images(cfg.data.n_test)
+        t["start"] = [f"{v:.1%}" for v in t["start"]]
+        t["end"] = [fmt_estimate(accuracy(v, n_test), "pct") for v in t["end"]]
+    t = t.rename(columns={"start": f"{res.metric} at start",
+                          "end": f"{res.metric} at end" + (" (± se)" if res.metric == "accuracy" else ""),
                           "displacement": "displacement ‖θ_end − θ_start‖"})
     return [TableSpec("runs", "Per run: the recorded metric at the first and last snapshot and the displacement of "
                               "its weights (straight-line distance from start to end, not the path length).", t)]

@@ -10,7 +10,7 @@ from hw1core.experiments.random_labels import Config, Result
 
 from .. import plots
 from ..claims import Estimate, accuracy, correlation, pair, trend
-from ..format import train_text
+from ..format import fmt_estimate, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import CHANCE_MARGIN, MNIST_TEST
 
@@ -115,7 +115,7 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
         f"epoch at {MEMORISED:.0%}": [epoch_text(e, n) for e, n in zip(t["epoch_memorised"], t["epochs"])],
         "final train acc": [f"{a:.1%}" for a in t["final_train_acc"]],
         "final train loss": [f"{v:.3g}" for v in t["final_train_loss"]],
-        "final test acc": [f"{a:.1%}" for a in t["final_test_acc"]],
+        "final test acc (± se)": [fmt_estimate(accuracy(a, cfg.n_test or MNIST_TEST), "pct") for a in t["final_test_acc"]],
         "test loss: lowest (epoch) → final": [f"{lo:.3g} ({e:,}) → {end:.3g}" for lo, e, end in
                                               zip(t["test_loss_min"], t["test_loss_min_epoch"], t["final_test_loss"])],
     })

@@ -208,7 +208,9 @@ def lowest_loss(f: str, rows: pd.DataFrame, depths: dict[str, int], deepest: lis
             "mean ± standard error over {n:int} " + ("seed" if values["n"] == 1 else "seeds") + ")")
     if rank.tied:
         values |= {"tied": " and ".join(f"{m} ({fmt_estimate(estimates[m])})" for m in rank.tied)}
-        text += ", but it is indistinguishable at this scale from {tied} (Welch's t-test, p ≥ 0.05)"
+        lone = any(estimates[m].n < 2 for m in [rank.best, *rank.tied])
+        text += (", but it is indistinguishable at this scale from {tied} (" +
+                 ("a model with one seed left has no spread to compare by" if lone else "Welch's t-test, p ≥ 0.05") + ")")
         if rank.clear:
             values["clear"] = " and ".join(f"{m} ({fmt_estimate(estimates[m])})" for m in rank.clear)
             text += " and clearly below {clear}"
