@@ -1,9 +1,11 @@
 """Figure helpers shared by the experiments: pyplot-free figures, seed bands, consistent colours."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
           "#bcbd22", "#17becf", "#393b79"]
@@ -38,32 +40,51 @@ def integer_ticks(ax) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-def twin_legend(ax, right, **kw) -> None:
-    """One legend for the lines of both y axes of a twin-axis plot."""
+def twin_legend(ax, right, ncols: int = 3) -> None:
+    """One legend for the lines of both y axes of a twin-axis plot, under the axes."""
     h1, n1 = ax.get_legend_handles_labels()
     h2, n2 = right.get_legend_handles_labels()
-    ax.legend(h1 + h2, n1 + n2, fontsize=7, **kw)
-
-
-class PlainLogFormatter(LogFormatter):
-    """LogFormatter's choice of which ticks to label, written as plain numbers (0.03, 2, 300)."""
-
-    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
-        return f"{x:g}"
+    legend_below(ax, h1 + h2, n1 + n2, ncols)
 
 
 def plain_log_ticks(fig: Figure) -> None:
-    """Log axes that span under two decades get plain tick labels (0.2, 3, 50) rather than 2×10⁻¹ or 3e-01."""
+    """Log axes that span under two decades get at least three plain tick labels (0.2, 0.5, 1, 2) rather than one or
+    two powers of ten; an axis whose ticks a section placed itself (value_ticks) is left alone."""
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             low, high = sorted(axis.get_view_interval())
-            if axis.get_scale() == "log" and low > 0 and high / low < 100:
-                axis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
-                # Below 0.7 decades every minor tick is labelled (matplotlib's subset 2, 3, 4, 6 left 0.65–1.9 with the
-                # single label 1); x labels are wide, so past one decade they keep to powers of ten ("20000 30000
-                # 40000" ran together on param-count's 1.6-decade axis).
-                subset = 1 if axis is ax.xaxis else 2
-                axis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(subset, 0.7)))
+            if axis.get_scale() != "log" or low <= 0 or high / low >= 100 or \
+                    isinstance(axis.get_major_locator(), FixedLocator):
+                continue
+            decades = math.log10(high / low)
+            # Under 0.3 decades a log axis holds at most one of 1-2-3-5-7 ticks: evenly spaced values read better.
+            locator = MaxNLocator(nbins=4) if decades < 0.3 else \
+                LogLocator(subs=(1.0, 2.0, 5.0) if decades >= 1 else (1.0, 1.5, 2.0, 3.0, 5.0, 7.0))
+            axis.set_major_locator(locator)
+            axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+            axis.set_minor_formatter(NullFormatter())
+
+
+def value_ticks(axis, values) -> None:
+    """Ticks at exactly the swept values (batch sizes, learning rates), labelled plainly, and no others."""
+    values = sorted(set(float(v) for v in values))
+    axis.set_major_locator(FixedLocator(values))
+    axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    axis.set_minor_locator(NullLocator())
+
+
+def figure_legend(fig: Figure, ax, ncols: int = 4) -> None:
+    """One legend for panels that share their lines (taken from `ax`), under the figure, covering no data."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, ncols=ncols, loc="outside lower center", frameon=False)
+
+
+def legend_below(ax, handles=None, labels=None, ncols: int = 3) -> None:
+    """The legend under the axes, where it can cover no data (constrained layout makes room for it)."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    ax.legend(handles, labels, fontsize=7, ncols=ncols, loc="upper center", bbox_to_anchor=(0.5, -0.16),
+              frameon=False)
 
 
 def seed_points(ax, frame, x: str, y: str, fmt: str, color: str, label: str) -> None:

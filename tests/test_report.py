@@ -101,35 +101,40 @@ def test_schedule_text_states_the_rate_the_schedule_really_ends_at():
     assert "its last 70 epochs, from epoch 31" in schedule_text(4e-4, 10, 0.1, 100)
 
 
-def log_axis_labels(which: str, low: float, high: float) -> list[str]:
-    """The tick labels shown inside [low, high] on a log `which` ('x' or 'y') axis after plain_log_ticks."""
+def log_axis_labels(which: str, low: float, high: float, boxes: bool = False):
+    """The tick labels shown inside [low, high] on a log `which` ('x' or 'y') axis after plain_log_ticks (with their
+    drawn extents when `boxes`)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from report.plots import plain_log_ticks
-    fig, ax = plt.subplots()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
     ax.plot(*(([low, high], [0, 1]) if which == "x" else ([0, 1], [low, high])))
     ax.set(**{f"{which}scale": "log", f"{which}lim": (low, high)})
     plain_log_ticks(fig)
     fig.canvas.draw()
     axis = ax.xaxis if which == "x" else ax.yaxis
-    labels = [t.label1.get_text() for t in axis.get_major_ticks() + axis.get_minor_ticks()
-              if low <= t.get_loc() <= high and t.label1.get_text()]
+    shown = [t.label1 for t in axis.get_major_ticks() + axis.get_minor_ticks()
+             if low <= t.get_loc() <= high and t.label1.get_text()]
+    labels = [t.get_text() for t in shown]
+    extents = [t.get_window_extent() for t in shown]
     plt.close(fig)
-    return labels
+    return (labels, extents) if boxes else labels
 
 
-@pytest.mark.parametrize("low, high", [(0.655, 1.915), (0.03, 1.3), (1.05, 5.3), (0.2, 15.0), (120.0, 900.0)])
-def test_log_axes_under_two_decades_carry_at_least_two_plain_labels(low, high):
+@pytest.mark.parametrize("low, high", [(0.655, 1.915), (0.03, 1.3), (1.05, 5.3), (0.2, 15.0), (120.0, 900.0),
+                                       (2.26, 2.32)])
+def test_log_axes_under_two_decades_carry_at_least_three_plain_labels(low, high):
     labels = log_axis_labels("y", low, high)
-    assert len(labels) >= 2, labels
+    assert len(labels) >= 3, labels
     assert all("e" not in s and "^" not in s for s in labels), labels  # plain numbers, not 3e-01 or 10^{-1}
 
 
-def test_log_x_axes_over_a_decade_label_powers_of_ten_only():
-    """Wide x labels such as 20000 30000 40000 ran together; past one decade only the powers of ten are labelled."""
-    labels = log_axis_labels("x", 10_000, 425_194)  # param-count's parameter counts
-    assert labels == ["10000", "100000"], labels
+def test_log_x_labels_over_a_decade_do_not_run_together():
+    """Wide x labels such as 20000 30000 40000 ran together; past one decade only 1-2-5 steps are labelled."""
+    labels, extents = log_axis_labels("x", 10_000, 425_194, boxes=True)  # param-count's parameter counts
+    assert labels == ["10000", "20000", "50000", "100000", "200000"], labels
+    assert all(a.x1 < b.x0 for a, b in zip(extents, extents[1:]))
 
 
 def test_finding_name_parts_keep_numbers_apart_and_carry_no_dot():

@@ -107,7 +107,7 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
                     ax.axvline(e + 0.5, color="grey", linewidth=0.6, linestyle=":")
             ax.set(xlabel="epoch", ylabel=label + (" (log)" if log else ""), yscale="log" if log else "linear",
                    title=f"{name}: {label}")
-            ax.legend(fontsize=7, ncols=2)
+            plots.legend_below(ax, ncols=len(archs))
             plots.integer_ticks(ax)
             note = " Dotted lines: learning-rate cuts." if has_cuts(tc) else ""
             figs.append(FigureSpec(f"{metric}-{name}", f"{name}: training (solid) and test (dashed) {label} per epoch "

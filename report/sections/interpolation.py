@@ -104,7 +104,7 @@ def pair_figure(lines: Lines, name: str, labels: tuple[str, str]) -> FigureSpec:
         plots.band(right, lines.alpha, lines.train_acc[keep], "train accuracy", plots.COLORS[1])
         plots.band(right, lines.alpha, lines.test_acc[keep], "test accuracy", plots.COLORS[1], "--")
         ax.set_yscale("log")
-        plots.twin_legend(ax, right, loc="upper center")
+        plots.twin_legend(ax, right)
     else:
         ax.text(0.5, 0.5, "no seed trained", transform=ax.transAxes, ha="center", va="center")
         ax.set_xlim(lines.alpha[0], lines.alpha[-1])

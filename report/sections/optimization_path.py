@@ -81,7 +81,7 @@ def trajectory_figure(res: Result, key: str, title: str) -> FigureSpec:
             ax.annotate(f"{metric[k, j]:.0%}" if acc else f"{metric[k, j]:.2g}", coords[k, j], fontsize=5.5,
                         color=c, xytext=(2, 2), textcoords="offset points")
     ax.set(xlabel=f"PC 1 ({evr[0]:.1%} of variance)", ylabel=f"PC 2 ({evr[1]:.1%} of variance)", title=title)
-    ax.legend(fontsize=7, ncols=4, loc="best")
+    plots.legend_below(ax, ncols=4)
     cap = (f"{title}: the {coords.shape[0]} runs in one shared PCA basis, weights recorded at epochs "
            f"{', '.join(map(str, epochs))}; ○ start, ★ end; labels: test {res.metric} (where points crowd, "
            "the latest one's)"

@@ -85,7 +85,7 @@ def runs(res: Result) -> pd.DataFrame:
 
 def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     x = plots.epochs_axis(res.train_loss.shape[1])
-    fig, (ax1, ax2) = plots.new_figure(1, 2, height=3.6)
+    fig, (ax1, ax2) = plots.new_figure(1, 2, height=4.4)
     for color, n, train_loss, test_loss, acc in zip(plots.COLORS, res.sizes, res.train_loss, res.test_loss,
                                                     res.train_acc):
         ax1.plot(x, train_loss, color=color, label=f"{n:,}: train (random labels)")
@@ -96,7 +96,7 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     ax2.axhline(0.1, color="grey", linewidth=0.8, linestyle=":", label="chance (10%)")
     ax2.set(xlabel="epoch", ylabel="accuracy", title="Accuracy on the shuffled labels", ylim=(0, 1.02))
     for ax in (ax1, ax2):
-        ax.legend(fontsize=6.5)
+        plots.legend_below(ax, ncols=2)
         plots.integer_ticks(ax)
     return [FigureSpec("curves", "Training on randomly permuted labels, one colour per training-set size: loss "
                                  "(left; solid: training on the shuffled labels, dashed: test with the true labels) "

@@ -106,7 +106,9 @@ def sweep_figure(res: Result, sweep: str, column: str, var: str, metric: str) ->
     ax.set_ylabel(("cross-entropy (log)" if metric == "loss" else "accuracy"), color=plots.COLORS[0])
     right.set(yscale="log" if some else "linear")
     right.set_ylabel("sensitivity (log)", color=plots.COLORS[1])
-    plots.twin_legend(ax, right, loc="best")
+    if len(t):
+        plots.value_ticks(ax.xaxis, t[column])
+    plots.twin_legend(ax, right, ncols=2)
     label = "cross-entropy" if metric == "loss" else "accuracy"
     return FigureSpec(f"{sweep}-{metric}", f"Final training and test {label} (left axis) and both sensitivities (right "
                                            f"axis) against the {var}{rate}: mean over the seeds that trained, bars "

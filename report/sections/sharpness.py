@@ -85,8 +85,7 @@ def batch_axis(ax, t: pd.DataFrame) -> None:
     batches = sorted(int(b) for b in t["batch"].unique())
     ax.set_xscale("log")
     if batches:
-        ax.set_xticks(batches, [str(b) for b in batches])
-        ax.set_xticks([], minor=True)
+        plots.value_ticks(ax.xaxis, batches)
         ax.set_xlim(batches[0] / 1.6, batches[-1] * 1.6)
     ax.set_xlabel("batch size (log)")
 

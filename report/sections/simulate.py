@@ -112,23 +112,23 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
         ax.set(title=f"{f}(x) = {FORMULAS[f]}", xlabel="x", ylabel=f"{f}(x)")
     figs.append(FigureSpec("targets", "The target functions on [−1, 1].", fig))
 
-    fig, axes = plots.new_figure(1, len(fns), height=3.4)
+    fig, axes = plots.new_figure(1, len(fns), height=3.8)
     for ax, f, losses in zip(axes, fns, res.loss):
         for color, arch, loss in zip(plots.COLORS, archs, losses):
             plots.band(ax, plots.epochs_axis(loss.shape[1]), loss,
                        f"{arch} ({models.param_count_of(arch):,})", color)
         ax.set(yscale="log", title=f"{f}: training loss", xlabel="epoch", ylabel="MSE (log)")
-        ax.legend(fontsize=8)
+    plots.figure_legend(fig, axes[0])
     figs.append(FigureSpec("loss", f"Full-batch training loss at the end of each epoch, mean over {cfg.seeds} seeds "
                                    "with a min–max band; one panel per function.", fig))
 
-    fig, axes = plots.new_figure(1, len(fns), height=3.4)
+    fig, axes = plots.new_figure(1, len(fns), height=3.8)
     for ax, f, truth, preds in zip(axes, fns, res.truth, res.pred):
         ax.plot(grid, truth, color="black", linewidth=2.2, alpha=0.35, label="ground truth")
         for color, arch, pred in zip(plots.COLORS, archs, preds):
             plots.band(ax, grid, pred, arch, color)
         ax.set(title=f"{f}: predictions", xlabel="x", ylabel="prediction")
-        ax.legend(fontsize=8)
+    plots.figure_legend(fig, axes[0])
     figs.append(FigureSpec("predictions", "Predictions after training over the ground truth (mean over seeds, "
                                           "min–max band).", fig))
     return figs
