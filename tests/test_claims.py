@@ -317,3 +317,11 @@ def test_optimization_path_calls_runs_different_only_where_their_accuracies_are(
     assert "performance indistinguishable at this scale" in same and "χ² test over 10,000 test images" in same
     apart = texts("optimization-path", fakes.optimization_path_result([0.1] * 8, close[:7] + [0.60], 7.8, 17.0, 11.3))
     assert "the seeds differ in performance as well as in weights" in apart
+
+
+def test_actual_task_accuracy_axis_zooms_to_where_the_models_differ():
+    cfg, res = fakes.actual_task_result([0.95, 0.96], [0.97, 0.98], plateau=2)
+    acc = next(f for f in SECTIONS["actual-task"].figures(cfg, res) if f.name == "acc-MNIST")
+    low, high = acc.figure.axes[0].get_ylim()
+    assert 0.9 < low < 0.95 and 0.98 < high <= 1.0  # 95–98 % fill the axis, not 0.5–1
+    assert "zoomed to epochs 4 onward; earlier points lie below it" in acc.caption

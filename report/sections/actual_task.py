@@ -107,12 +107,30 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
                     ax.axvline(e + 0.5, color="grey", linewidth=0.6, linestyle=":")
             ax.set(xlabel="epoch", ylabel=label + (" (log)" if log else ""), yscale="log" if log else "linear",
                    title=f"{name}: {label}")
+            note_zoom = ""
+            if metric == "acc":
+                note_zoom = zoom_to_later_epochs(ax, [getattr(c, f"{split}_acc") for split in ("train", "test")])
             plots.legend_below(ax, ncols=len(archs))
             plots.integer_ticks(ax)
-            note = " Dotted lines: learning-rate cuts." if has_cuts(tc) else ""
+            note = (" Dotted lines: learning-rate cuts." if has_cuts(tc) else "") + note_zoom
             figs.append(FigureSpec(f"{metric}-{name}", f"{name}: training (solid) and test (dashed) {label} per epoch "
                                                        f"of all models.{note}", fig))
     return figs
+
+
+def zoom_to_later_epochs(ax, curves: list[np.ndarray]) -> str:
+    """An accuracy axis zoomed to the range of the epochs after the first tenth, where the models' differences are;
+    the caption's note when that leaves earlier points below the axis."""
+    values = np.concatenate([c.reshape(-1, c.shape[-1]) for c in curves])
+    start = max(1, values.shape[1] // 10)
+    later = values[:, start:]
+    if not np.isfinite(later).any() or values.shape[1] < 5:
+        return ""
+    lo, hi = float(np.nanmin(later)), float(np.nanmax(later))
+    pad = 0.1 * max(hi - lo, 0.005)
+    ax.set_ylim(lo - pad, min(1.0, hi + pad))
+    early = np.nanmin(values[:, :start]) < lo - pad
+    return f" The accuracy axis is zoomed to epochs {start + 1} onward; earlier points lie below it." if early else ""
 
 
 def tables(cfg: Config, res: Result) -> list[TableSpec]:
