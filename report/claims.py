@@ -162,6 +162,22 @@ def pair(quantity: str, names: tuple[str, str], a: Estimate, b: Estimate) -> Cla
                   f"se {names[0]}": a.error, f"se {names[1]}": b.error, "n": min(a.n, b.n), "p": p})
 
 
+def paired(quantity: str, names: tuple[str, str], a: Iterable[float], b: Iterable[float],
+           basis: str = "seeds", draws: int | None = None) -> Claim:
+    """The claim comparing two measurements taken in pairs (the two ends of one seed's line, two counts of one run):
+    the paired t-test, on the mean of a − b against 0. `draws` counts the independent draws behind the pairs where
+    that is fewer than the pairs (pairs of runs share their runs)."""
+    a, b = np.asarray(list(a), dtype=float), np.asarray(list(b), dtype=float)
+    d = over_seeds(a - b, basis)
+    if draws is not None and d.n:
+        d = Estimate(d.value, d.error * math.sqrt(d.n / draws), draws, basis)
+    p = difference_p(d, exact(0.0))
+    relation = "≈" if not p < LEVEL else ">" if d.value > 0 else "<"
+    return Claim(quantity, names, relation, {names[0]: float(np.nanmean(a)), names[1]: float(np.nanmean(b)),
+                                             "difference": d.value},
+                 {"basis": f"paired over {basis}", "se of the difference": d.error, "n": d.n, "p": p})
+
+
 def correlation(quantity: str, x_name: str, y_name: str, t: Trend) -> Claim:
     """The claim that `y_name` rises, falls or shows no trend with `x_name`."""
     return Claim(quantity, (y_name, x_name), t.relation, {"rho": t.rho},

@@ -325,3 +325,12 @@ def test_actual_task_accuracy_axis_zooms_to_where_the_models_differ():
     low, high = acc.figure.axes[0].get_ylim()
     assert 0.9 < low < 0.95 and 0.98 < high <= 1.0  # 95–98 % fill the axis, not 0.5–1
     assert "zoomed to epochs 4 onward; earlier points lie below it" in acc.caption
+
+
+def test_a_paired_comparison_is_the_paired_t_test():
+    from scipy import stats
+    a, b = [0.30, 0.52, 0.41], [0.25, 0.49, 0.35]  # each seed's pair moves together: unpaired they overlap
+    claim = rule.paired("rise", ("A", "B"), a, b)
+    assert abs(claim.uncertainty["p"] - stats.ttest_rel(a, b).pvalue) < 1e-9 and claim.relation == ">"
+    assert rule.compare(rule.over_seeds(a), rule.over_seeds(b)) == "≈"
+    assert claim.values == {"A": np.mean(a), "B": np.mean(b), "difference": pytest.approx(np.mean(a) - np.mean(b))}

@@ -9,7 +9,7 @@ from hw1core import models
 from hw1core.experiments.interpolation import Config, Lines, Result
 
 from .. import plots
-from ..claims import exact, over_seeds, pair
+from ..claims import exact, over_seeds, pair, paired
 from ..format import fmt_estimate, fmt_number, seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import FAILED_RULE, failed_to_train, run_state
@@ -286,8 +286,7 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
     claims = []
     if c:  # the two ends' rises paired by seed (both ends of a line share its seed): a paired t-test
         e0, e1 = over_seeds(rise[compares, 0]), over_seeds(rise[compares, 1])
-        claims = [pair("loss rise one grid step from the end", (l1, l2),
-                       over_seeds(rise[compares, 0] - rise[compares, 1]), exact(0.0))]
+        claims = [paired("loss rise one grid step from the end", (l1, l2), rise[compares, 0], rise[compares, 1])]
         values |= {"m0": fmt_estimate(e0), "m1": fmt_estimate(e1), "mp": claims[0].uncertainty["p"]}
     clear = bool(claims) and claims[0].relation != "≈"  # one seed, or seeds inside their spread, back no literature
     note = ""
@@ -332,6 +331,20 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
     return Finding(f"end-curvature.{name}", text, values, claims)
 
 
+def gap_finding(name: str, labels: tuple[str, str], line: Lines, keep: np.ndarray) -> Finding:
+    """Which end generalises better: the two ends' generalisation gaps (test − training loss), paired by seed."""
+    gaps = (line.end_test_loss - line.end_train_loss)[keep]
+    e0, e1 = over_seeds(gaps[:, 0]), over_seeds(gaps[:, 1])
+    claim = paired("generalisation gap (test − training loss)", labels, gaps[:, 0], gaps[:, 1])
+    says = {">": "the {l2} end has the smaller gap", "<": "the {l1} end has the smaller gap"}.get(
+        claim.relation, "the two gaps are indistinguishable at this scale" if len(gaps) > 1 else
+        "one seed gives no spread to judge the difference by")
+    return Finding(f"end-gap.{name}", "{l1} → {l2}: the generalisation gap (test − training loss) is {g0} at the {l1} "
+                   "end and {g1} at the {l2} end (over {n:int} " + plural(len(gaps)) + "; paired by seed): " + says +
+                   ".", {"l1": labels[0], "l2": labels[1], "g0": fmt_estimate(e0), "g1": fmt_estimate(e1),
+                         "n": len(gaps)}, [claim])
+
+
 def large_batch_end(cfg: Config, name: str) -> int | None:
     """Which end of a pair trained with the larger batch: Keskar et al.'s (2017) claim is about that one; None for the
     learning-rate pair (same batch) or two equal batches."""
@@ -354,4 +367,5 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
         out.append(barrier_finding(name, labels[name], line.alpha, train, seeds, some_failed))
         out.append(curvature_finding(name, labels[name], line.alpha, train, seeds, some_failed,
                                      large_batch_end(cfg, name)))
+        out.append(gap_finding(name, labels[name], line, keep))
     return out

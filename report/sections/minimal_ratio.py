@@ -9,7 +9,7 @@ from hw1core import models
 from hw1core.experiments.minimal_ratio import Config, Result
 
 from .. import plots
-from ..claims import Trend, correlation, exact, over_seeds, pair, trend
+from ..claims import Trend, correlation, paired, trend
 from ..layers import FORMULAS
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 
@@ -121,8 +121,8 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     flat_directions = p - t["gauss_newton_rank"]
     flat, near_zero = float(flat_directions.mean()), float(t["near_zero"].mean())
     # Paired by run: each run's near-zero count minus the directions its own JᵀJ leaves flat, against none.
-    counts = pair("eigenvalues per run", ("near-zero Hessian eigenvalues", "directions (2/N)·JᵀJ leaves flat"),
-                  over_seeds(t["near_zero"] - flat_directions, "runs"), exact(0.0))
+    counts = paired("eigenvalues per run", ("near-zero Hessian eigenvalues", "directions (2/N)·JᵀJ leaves flat"),
+                    t["near_zero"], flat_directions, "runs")
     if counts.relation == "≈":
         compared = ("the Hessian has {z:sig} near-zero eigenvalues, indistinguishable from that over these runs: the "
                     "fit's Jacobian accounts for them")

@@ -1,8 +1,6 @@
 """Report section. HW1-2 optimisation path: 8 runs of one architecture, weights every 3 epochs, one shared PCA."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -11,7 +9,7 @@ from hw1core import models
 from hw1core.experiments.optimization_path import Config, Result, is_regression
 
 from .. import plots
-from ..claims import LEVEL, Claim, Estimate, accuracy, exact, over_seeds, pair
+from ..claims import LEVEL, Claim, Estimate, accuracy, over_seeds, paired
 from ..format import fmt_estimate, train_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import cifar_test_images
@@ -125,9 +123,8 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
     start, end = over_seeds(res.start_dist), over_seeds(res.end_dist)
     # Paired by pair of runs (end − start). The k(k−1)/2 pairs share their runs, so the error counts k draws, not the
     # pairs: a pair-count n would overstate what k runs can show.
-    change = over_seeds(res.end_dist - res.start_dist)
-    change = Estimate(change.value, change.error * math.sqrt(change.n / k), k, "runs")
-    claim = pair("distance between runs", ("end", "start"), change, exact(0.0))
+    claim = paired("distance between runs", ("end", "start"), res.end_dist, res.start_dist, "pairs of runs", draws=k)
+    change = Estimate(float(claim.values["difference"]), float(claim.uncertainty["se of the difference"]), k, "runs")
     out.append(Finding("run-distances",
                        "The runs start {s:sig} apart on average and end {e:sig} apart (Euclidean, all weights; "
                        "{r:ratio} the start distance; the change {c} over the {n:int} runs, its error counted per run "
