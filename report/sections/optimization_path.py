@@ -20,9 +20,9 @@ PART = "HW1-2 Optimisation"
 QUESTIONS = [
     Question("Describe the settings: recording cycle, optimiser, reduction method", "1", ["setup"]),
     Question("The 8 runs for the whole model and for one layer, in separate figures", "1", ["fig:whole", "fig:layer"]),
-    Question("Comment on the results", "1", ["table:runs", "findings"]),
+    Question("Comment on the results", "1", ["fig:displacement", "table:runs", "findings"]),
 ]
-FIGURES = ("whole", "layer")
+FIGURES = ("whole", "layer", "displacement")
 TABLES = ("runs",)
 
 
@@ -87,8 +87,24 @@ def trajectory_figure(res: Result, key: str, title: str) -> FigureSpec:
     return FigureSpec(key, cap + ".", fig)
 
 
+def displacement_figure(res: Result) -> FigureSpec:
+    """Each run's own displacement from its start, beside how far apart the runs start and end: the scale the PCA
+    projections flatten away."""
+    fig, (ax,) = plots.new_figure(width=6.4, height=3.2)
+    runs = np.arange(len(res.displacement))
+    ax.bar(runs, res.displacement, color=plots.COLORS[0], width=0.6, label="‖θ_end − θ_start‖ of the run")
+    for value, style, label in ((res.start_dist.mean(), ":", "mean distance between runs at the start"),
+                                (res.end_dist.mean(), "--", "… at the end")):
+        ax.axhline(value, color=plots.COLORS[1], linestyle=style, linewidth=1.2, label=label)
+    ax.set(xlabel="run", ylabel="Euclidean distance (all weights)", title="How far each run moved", xticks=runs)
+    plots.legend_below(ax, ncols=3)
+    return FigureSpec("displacement", "Each run's displacement from its own start (straight line, all weights), "
+                                      "against the mean distance between the runs at the start and at the end.", fig)
+
+
 def figures(cfg: Config, res: Result) -> list[FigureSpec]:
-    return [trajectory_figure(res, "whole", "Whole model"), trajectory_figure(res, "layer", "First layer")]
+    return [trajectory_figure(res, "whole", "Whole model"), trajectory_figure(res, "layer", "First layer"),
+            displacement_figure(res)]
 
 
 def runs_table(cfg: Config, res: Result) -> pd.DataFrame:
