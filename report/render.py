@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import jinja2
 
@@ -20,8 +21,29 @@ def render_html(context: dict) -> str:
     return environment().get_template("report.html.j2").render(css=css, **context)
 
 
+def fetch_allowed(url: str) -> bool:
+    """What the PDF renderer may read: data: URIs (the figures) and the project's own template files, nothing else.
+    A URL from a student's file never reaches the network or the disk outside the templates."""
+    parts = urlsplit(url)
+    if parts.scheme == "data":
+        return True
+    return parts.scheme == "file" and Path(unquote(parts.path)).resolve().is_relative_to(TEMPLATES)
+
+
+def local_only_fetcher():
+    """WeasyPrint's fetcher, refusing every URL that fetch_allowed does not allow (WeasyPrint logs it and goes on)."""
+    from weasyprint.urls import URLFetcher
+
+    class LocalOnly(URLFetcher):
+        def fetch(self, url, headers=None):
+            if not fetch_allowed(url):
+                raise ValueError(f"refused to fetch {url}: the report embeds everything it shows")
+            return super().fetch(url, headers)
+    return LocalOnly(allowed_protocols=("data", "file"), allow_redirects=False)
+
+
 def write_pdf(html: str, path: Path) -> None:
     from weasyprint import HTML
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    HTML(string=html, base_url=str(TEMPLATES)).write_pdf(path)
+    HTML(string=html, base_url=str(TEMPLATES), url_fetcher=local_only_fetcher()).write_pdf(path)

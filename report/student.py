@@ -4,10 +4,12 @@ Neither counts towards a store key, so editing them never retrains anything.
 """
 from __future__ import annotations
 
+import base64
 import sys
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markupsafe import Markup
@@ -25,6 +27,11 @@ class StudentDetails:
     student_id: str = ""
     course: str = ""
     repository: str = ""
+
+    @property
+    def repository_link(self) -> str:
+        """The repository as a link target where a reader can follow it safely (http or https), else ''."""
+        return self.repository if safe_link(self.repository) and not self.repository.startswith("mailto:") else ""
 
 
 def load_details(path: Path, explicit: bool) -> StudentDetails:
@@ -48,8 +55,69 @@ def load_details(path: Path, explicit: bool) -> StudentDetails:
     return StudentDetails(**{k: str(v).strip() for k, v in table.items()})
 
 
-# CommonMark plus tables; raw HTML off, so that a <script> in a note is shown as text, never run.
+SAFE_SCHEMES = ("http", "https", "mailto")  # the links a reader of a student's text can follow safely
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+               ".webp": "image/webp"}
+MAX_IMAGE_BYTES = 5_000_000
+
+
+def safe_link(url: str) -> bool:
+    """An absolute http(s) or mailto URL: nothing that runs script (javascript:), opens local files (file:, a
+    relative path) or carries content of its own (data:)."""
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower() in SAFE_SCHEMES and (parts.scheme.lower() == "mailto" or bool(parts.netloc))
+
+
+# CommonMark plus tables; raw HTML off, so that a <script> in a note is shown as text, never run. Every link target
+# passes markdown-it's own check (it drops javascript:, vbscript:, file: and most data:); note_html then keeps as
+# links only the safe ones and embeds images only from the notes folder.
 MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def embedded_image(src: str, folder: Path, note: Path) -> str | None:
+    """A data: URI of the image file `src` names inside `folder`, or None (with a warning naming the note) for a URL,
+    a path that leads out of the folder, or a file that is not a small PNG, JPEG, GIF or WebP image."""
+    why = None
+    if urlsplit(src).scheme or src.startswith("//"):
+        why = "it names a URL, and the build fetches nothing a student's file names"
+    else:
+        path = (folder / src).resolve()
+        if not path.is_relative_to(folder.resolve()):
+            why = "its path leads out of the notes folder"
+        elif path.suffix.lower() not in IMAGE_TYPES or not path.is_file():
+            why = f"it is not an image file ({', '.join(IMAGE_TYPES)}) in the notes folder"
+        elif path.stat().st_size > MAX_IMAGE_BYTES:
+            why = f"it is larger than {MAX_IMAGE_BYTES // 1_000_000} MB"
+        else:
+            return f"data:{IMAGE_TYPES[path.suffix.lower()]};base64," + base64.b64encode(path.read_bytes()).decode()
+    print(f"warning: {note}: image '{src}' left out: {why}", file=sys.stderr)
+    return None
+
+
+def note_html(text: str, folder: Path, note: Path) -> Markup:
+    """A note's Markdown as HTML: links only to http(s) and mailto (others become their text), images only embedded
+    from files inside `folder` (others become their alt text)."""
+    tokens = MARKDOWN.parse(text)
+    for block in tokens:
+        kept, unlinked = [], []  # unlinked: per open link, whether its tags are dropped (its text stays)
+        for tok in block.children or []:
+            if tok.type == "link_open":
+                unlinked.append(not safe_link(str(tok.attrGet("href") or "")))
+                if unlinked[-1]:
+                    continue
+            elif tok.type == "link_close" and unlinked.pop():
+                continue
+            elif tok.type == "image":
+                data = embedded_image(str(tok.attrGet("src") or ""), folder, note)
+                if data is None:
+                    tok.type, tok.tag, tok.children = "text", "", None
+                    tok.content = f"[image left out: {tok.content or 'no description'}]"
+                else:
+                    tok.attrSet("src", data)
+            kept.append(tok)
+        if block.children is not None:
+            block.children = kept
+    return Markup(MARKDOWN.renderer.render(tokens, MARKDOWN.options, {}))
 
 
 def load_notes(folder: Path, explicit: bool, ids: list[str]) -> dict[str, Markup]:
@@ -69,5 +137,5 @@ def load_notes(folder: Path, explicit: bool, ids: list[str]) -> dict[str, Markup
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
         if text.strip():
-            notes[path.stem] = Markup(MARKDOWN.render(text))
+            notes[path.stem] = note_html(text, folder, path)
     return notes

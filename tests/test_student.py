@@ -1,0 +1,94 @@
+"""The student's files are untrusted: what they may link to, embed and make the renderer fetch."""
+import base64
+import http.server
+import threading
+
+import pytest
+
+from fakes import simulate_result
+from report.document import Section, document
+from report.outputs import Question
+from report.render import fetch_allowed, render_html, write_pdf
+from report.sections import simulate as simulate_view
+from report.student import load_details, load_notes, safe_link
+
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server that counts the requests it gets."""
+    hits = []
+
+    class Counting(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(PNG)
+
+        def log_message(self, *args):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counting)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", hits
+    httpd.shutdown()
+
+
+def test_only_http_https_and_mailto_are_safe_links():
+    for url in ("https://example.org/x", "http://example.org", "mailto:ada@example.org"):
+        assert safe_link(url), url
+    for url in ("javascript:alert(1)", "JavaScript:alert(1)", "file:///etc/passwd", "../secret.txt", "notes/x.md",
+                "data:text/html,<script>x</script>", "vbscript:x", "//example.org/x", "http:/no-host", ""):
+        assert not safe_link(url), url
+
+
+def test_the_pdf_renderer_may_read_only_data_and_the_templates():
+    from report.render import TEMPLATES
+    assert fetch_allowed("data:image/png;base64,AAAA")
+    assert fetch_allowed((TEMPLATES / "report.css").as_uri())
+    for url in ("http://127.0.0.1:1/x.png", "https://example.org/x.css", "file:///etc/passwd",
+                (TEMPLATES / ".." / "README.md").as_uri(), "ftp://example.org/x"):
+        assert not fetch_allowed(url), url
+
+
+def test_a_hostile_report_toml_and_note_fetch_nothing_and_link_only_safely(tmp_path, server, monkeypatch, capsys):
+    url, hits = server
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "plot.png").write_bytes(PNG)
+    (tmp_path / "outside.png").write_bytes(PNG)
+    (notes / "simulate.md").write_text(
+        f"[safe](https://example.org/a) [mail](mailto:ada@example.org) [js](javascript:alert(1)) "
+        f"[local](file:///etc/passwd) [relative](../outside.png) [server]({url}/linked)\n\n"
+        f"![mine](plot.png) ![remote]({url}/image.png) ![escape](../outside.png) ![absolute]({tmp_path}/outside.png)\n\n"
+        f'<img src="{url}/raw.png"> <link rel=stylesheet href="{url}/x.css">\n', encoding="utf-8")
+    (tmp_path / "report.toml").write_text(f'title = "<img src={url}/title.png>"\nrepository = "javascript:alert(1)"\n'
+                                          'author = "Ada"\n', encoding="utf-8")
+    student = load_details(tmp_path / "report.toml", explicit=True)
+    note = load_notes(notes, explicit=True, ids=["simulate"])["simulate"]
+    warnings = capsys.readouterr().err
+    assert warnings.count("simulate.md: image") == 3 and "leads out of the notes folder" in warnings
+    assert "names a URL" in warnings
+
+    cfg, res = simulate_result(["MLP-deep", "MLP-middle"], [0.01, 0.02])
+    for name, value in (("figures", lambda c, r: []), ("FIGURES", ()), ("tables", lambda c, r: []), ("TABLES", ()),
+                        ("QUESTIONS", [Question("q", "1", ["findings"])])):
+        monkeypatch.setattr(simulate_view, name, value)
+    info = {"profile": "quick", "generated": "now", "device": "cpu", "commit": "c", "versions": "v", "seeds": "s",
+            "command": "c", "bench": None}
+    html = render_html(document([Section("simulate", simulate_view, cfg, res, "run", note=note)], info, student))
+    write_pdf(html, tmp_path / "report.pdf")
+    assert hits == []  # neither the HTML's images nor the PDF renderer asked the server for anything
+
+    hrefs = [h.split('"')[0] for h in html.split('href="')[1:] if not h.startswith("#")]  # not the report's anchors
+    safe = ["https://example.org/a", "mailto:ada@example.org", f"{url}/linked"]  # a link is followed by a reader only
+    assert sorted(hrefs) == sorted(safe)  # javascript:, file:, the relative path and the repository are plain text
+    srcs = [s.split('"')[0] for s in html.split('src="')[1:]]
+    assert srcs == ["data:image/png;base64," + base64.b64encode(PNG).decode()]  # only the note's own image
+    assert "[image left out: remote]" in html and "javascript:alert(1)" in html  # shown as text
+    from pypdf import PdfReader
+    links = [a.get_object().get("/A", {}).get("/URI") for page in PdfReader(tmp_path / "report.pdf").pages
+             for a in page.get("/Annots") or []]
+    assert sorted(u for u in links if u) == sorted(safe)
