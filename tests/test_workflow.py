@@ -45,3 +45,16 @@ def test_the_workflow_publishes_the_report_even_when_the_build_fails():
     for path in ("out/report.html", "out/report.pdf", "out/summary.json", "out/build.log"):
         assert path in upload
     assert "name: report-${{ env.PROFILE }}-${{ github.sha }}" in upload
+
+
+def test_the_workflow_pins_its_actions_takes_least_permissions_and_never_runs_pr_code_with_secrets():
+    text = WORKFLOW.read_text()
+    uses = re.findall(r"uses:\s*(\S+)", text)
+    assert len(uses) >= 4
+    for action in uses:  # a full commit, not a tag that its owner can move
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
+    assert re.search(r"^permissions:\n  contents: read\n", text, re.M)  # the whole token: read the repository only
+    assert "write" not in text.split("permissions:")[1].split("\n\n")[0]
+    code = "\n".join(line.split("#")[0] for line in text.splitlines())  # without the comments
+    assert not re.search(r"^\s*pull_request_target\s*:", code, re.M) and "secrets." not in code
+    assert "persist-credentials: false" in text
