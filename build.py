@@ -32,6 +32,8 @@ def parse_args(argv: list[str] | None, ids: list[str]) -> argparse.Namespace:
                    help="override a setting, e.g. --set simulate.train.epochs=500 (repeatable)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="training device (default: auto)")
     p.add_argument("--data-dir", metavar="PATH", help="folder holding MNIST/raw and cifar10/ (default: search, then download)")
+    p.add_argument("--no-download", action="store_true",
+                   help="a data set found nowhere is an error at once, never a download")
     p.add_argument("--out", metavar="PATH", default="out", help="output folder (default: out/)")
     p.add_argument("--force", metavar="ID[,ID...]", nargs="?", const="all",
                    help="ignore stored results: all selected experiments, or only the ones named")
@@ -472,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("weasyprint", "fontTools"):  # their progress and font chatter is not the user's business
         logging.getLogger(name).setLevel(logging.ERROR)
     args = parse_args(argv, list(REGISTRY))
+    if args.no_download:  # through the environment, so that every worker process (and Slurm job) sees it too
+        os.environ["HW1_DOWNLOAD"] = "0"
     signal.signal(signal.SIGTERM, raise_terminated)
     try:
         with logging_redirect_tqdm():

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import DataError
-from .rules import non_negative
+from .rules import MAX_IMAGES, count
 from .settings import setting, settings
 
 log = logging.getLogger(__name__)
@@ -31,8 +31,8 @@ HINT = "point --data-dir (or HW1_DATA_DIR) at a folder holding MNIST/raw/ and ci
 @settings
 class Sizes:
     """How much of a data set an experiment uses: fixed random subsets of each split."""
-    n_train: int = setting(0, non_negative)  # 0 = the whole training split
-    n_test: int = setting(0, non_negative)  # 0 = the whole test split
+    n_train: int = setting(0, count(MAX_IMAGES, low=0))  # 0 = the whole training split
+    n_test: int = setting(0, count(MAX_IMAGES, low=0))  # 0 = the whole test split
 
 
 @dataclass
@@ -69,13 +69,24 @@ def candidate_roots(explicit: str | None) -> list[Path]:
             Path.cwd().parent / "shared" / "datasets"]
 
 
+DOWNLOAD = "HW1_DOWNLOAD"  # "0": a data set found nowhere is an error at once, never a download (the tests; --no-download)
+
+
+def downloads_allowed() -> bool:
+    return os.environ.get(DOWNLOAD, "1") != "0"
+
+
 def find_root(name: str, explicit: str | None = None) -> Path:
-    """The first candidate folder holding data set `name`, downloading into the first one if none does."""
+    """The first candidate folder holding data set `name`, downloading into the first one if none does (unless
+    downloads are off)."""
     present = has_mnist if name == "MNIST" else has_cifar
     roots = candidate_roots(explicit)
     for root in roots:
         if present(root):
             return root
+    if not downloads_allowed():
+        raise DataError(f"{name} not found in {', '.join(map(str, roots))} (downloads are off: {DOWNLOAD}=0 or "
+                        f"--no-download); {HINT}, or run python -m hw1core.data to download both")
     target = roots[0]
     log.info("%s not found in %s; trying to download it into %s", name, ", ".join(map(str, roots)), target)
     try:
@@ -262,3 +273,26 @@ def image_transform(mean: tuple[float, ...] | None, std: tuple[float, ...] | Non
             x = (x - m) / s
         return x.reshape(*lead, *x.shape[1:])
     return transform
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m hw1core.data [FOLDER]`: find both data sets, downloading what is missing into FOLDER (default
+    ./data): the explicit download step CI runs before the tests, which never download."""
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(prog="python -m hw1core.data", description=main.__doc__)
+    parser.add_argument("folder", nargs="?", default=None, help="where to look and download (default: the usual "
+                        "places, downloading into ./data)")
+    args = parser.parse_args(argv)
+    os.environ[DOWNLOAD] = "1"
+    try:
+        for name in ("MNIST", "CIFAR-10"):
+            print(f"{name}: {find_root(name, args.folder)}")
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

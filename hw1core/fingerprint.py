@@ -2,8 +2,9 @@
 docstrings left out, so that only an edit that can change a result changes a key.
 
 Two things never count, because the key takes what they declare as data: `@settings` classes (each setting's
-default, quick value and rule; the resolved values enter the key themselves), and a module imported only for them
-(the rules and their messages). A module counts when a name it binds is used by the code that remains.
+default, quick value and rule; the resolved values enter the key themselves), and what is imported only for them
+(the rules, their bounds and messages): neither the import nor the module. A module counts when a name it binds is
+used by the code that remains.
 """
 from __future__ import annotations
 
@@ -44,7 +45,17 @@ def computing_code(tree: ast.Module, name: str) -> ast.Module:
             if extra:
                 raise ValueError(f"{name}.{node.name}: a @settings class declares fields only; move its code "
                                  f"(line {extra[0].lineno}) out of the class")
-    return ast.Module(body=[n for n in tree.body if not is_settings_class(n)], type_ignores=[])
+    body = [n for n in tree.body if not is_settings_class(n)]
+    used = used_names(ast.Module(body=body, type_ignores=[]))
+    kept = []
+    for node in body:  # an import only the settings used (a rule, a bound) is no code of this module's either
+        if isinstance(node, ast.ImportFrom) and not any(a.name == "*" for a in node.names):
+            names = [a for a in node.names if (a.asname or a.name) in used]
+            if not names:
+                continue
+            node = ast.ImportFrom(module=node.module, names=names, level=node.level)
+        kept.append(node)
+    return ast.Module(body=kept, type_ignores=[])
 
 
 def used_names(tree: ast.Module) -> set[str]:

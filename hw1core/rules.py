@@ -28,14 +28,41 @@ def decay(v: Any, cfg: Any = None) -> str | None:
     return None if is_number(v) and 0 < v <= 1 else "a factor in (0, 1]"
 
 
+# Upper bounds for the whole numbers that count or size something: each fits a 64-bit integer and what it implies
+# fits this project's machines (a value past its bound would fail mid-build, or run for years).
+MAX_EPOCHS = 1_000_000  # epochs, steps, schedule periods (simulate's full profile runs 20,000)
+MAX_BATCH = 1_000_000  # batch sizes; larger than any split, where a batch is simply the whole split
+MAX_IMAGES = 1_000_000  # images or points drawn from a split (a larger subset is the whole split)
+MAX_SEED = 2 ** 31 - 1  # seeds: what every generator here accepts
+MAX_MODELS = 1_000  # seeds or runs per point: models trained and held together
+MAX_GRID = 10_000  # grid points along one axis
+
+
+def count(high: int, low: int = 1) -> Rule:
+    """A whole number from low to high: a count or size with its bound."""
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        ok = isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+        return None if ok else f"a whole number from {low:,} to {high:,}"
+    return rule
+
+
+def each_count(high: int) -> Rule:
+    """A non-empty list of distinct whole numbers from 1 to high."""
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        ok = v and all(count(high)(x, None) is None for x in v) and len(set(v)) == len(v)
+        return None if ok else f"a non-empty list of distinct whole numbers from 1 to {high:,}"
+    return rule
+
+
 def each_positive(v: Any, cfg: Any = None) -> str | None:
     return (None if v and all(positive(x) is None for x in v) and len(set(v)) == len(v)
             else "a non-empty list of distinct positive numbers")
 
 
-def odd_at_least(low: int) -> Rule:
+def odd_between(low: int, high: int) -> Rule:
     def rule(v: Any, cfg: Any = None) -> str | None:
-        return None if is_number(v) and v >= low and v % 2 else f"an odd whole number ≥ {low}"
+        ok = count(high, low)(v, None) is None and v % 2
+        return None if ok else f"an odd whole number from {low} to {high:,}"
     return rule
 
 
@@ -47,7 +74,10 @@ def greater_than(other: str) -> Rule:
 
 def pair_of(inner: Rule, what: str) -> Rule:
     def rule(v: Any, cfg: Any = None) -> str | None:
-        return None if len(v) == 2 and inner(v, cfg) is None else f"exactly two {what}"
+        if len(v) != 2:
+            return f"exactly two {what}"
+        problem = inner(v, cfg)
+        return f"two {what}, {problem}" if problem else None
     return rule
 
 

@@ -47,12 +47,27 @@ def test_normalised_cifar_has_about_zero_mean_unit_sd(cifar):
     assert (x.std(dim=(0, 2, 3)) - 1).abs().max() < 0.05
 
 
-def test_missing_data_fails_fast_naming_data_dir(tmp_path):
+def test_missing_data_fails_at_once_naming_data_dir_without_downloading(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "download", lambda name, root: pytest.fail("downloads are off in the tests"))
     start = time.time()
     with pytest.raises(DataError) as err:
         data.find_root("MNIST", str(tmp_path))
-    assert "--data-dir" in str(err.value)
-    assert time.time() - start < 30
+    assert "--data-dir" in str(err.value) and "downloads are off" in str(err.value)
+    assert time.time() - start < 5
+
+
+def test_missing_data_is_downloaded_where_downloads_are_on(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setenv("HW1_DOWNLOAD", "1")
+    monkeypatch.setattr(data, "download", lambda name, root: calls.append((name, root)))
+    assert data.find_root("CIFAR-10", str(tmp_path)) == tmp_path and calls == [("CIFAR-10", tmp_path)]
+
+    def unreachable(name, root):
+        raise OSError("Name or service not known")
+    monkeypatch.setattr(data, "download", unreachable)
+    with pytest.raises(DataError) as err:
+        data.find_root("MNIST", str(tmp_path))
+    assert "download failed (Name or service not known)" in str(err.value) and "--data-dir" in str(err.value)
 
 
 def test_truncated_idx_file_is_named(tmp_path):

@@ -107,7 +107,11 @@ def test_quick_values_rules_messages_and_display_tables_never_enter_a_key(tree):
     edit(tree, "hw1core/experiments/simulate.py", "quick=dict(epochs=600)", "quick=dict(epochs=700)")
     edit(tree, "hw1core/rules.py", '"a positive number"', '"a number above zero"')  # a rule's message
     edit(tree, "hw1core/rules.py", "v > 0 else", "v > 0.0 else")  # and the rule itself
-    edit(tree, "hw1core/experiments/error_surface.py", "setting(21, odd_at_least(3)", "setting(21, odd_at_least(5)")
+    edit(tree, "hw1core/experiments/error_surface.py", "setting(21, odd_between(3, 1001)", "setting(21, odd_between(5, 1001)")
+    # a new bound, and the import that only the settings use
+    edit(tree, "hw1core/experiments/simulate.py", "seeds: int = setting(5, count(MAX_MODELS)", "seeds: int = setting(5, count(MAX_GRID)")
+    edit(tree, "hw1core/experiments/simulate.py", "from ..rules import FUNCTION, MAX_IMAGES, MAX_MODELS,",
+         "from ..rules import FUNCTION, MAX_GRID, MAX_IMAGES, MAX_MODELS,")
     edit(tree, "report/sections/grad_norm.py", "def tables(", "def tables_(")  # the display tables moved there
     edit(tree, "report/layers.py", '"1-190-1, LeakyReLU"', '"1-190-1 with LeakyReLU"')  # a model's description
     after = store_keys_of(tree)
@@ -116,8 +120,8 @@ def test_quick_values_rules_messages_and_display_tables_never_enter_a_key(tree):
 
 
 def test_a_settings_class_with_code_is_refused_since_its_code_would_be_in_no_key(tree):
-    edit(tree, "hw1core/experiments/simulate.py", "    n_grid: int = setting(1000, positive)\n",
-         "    n_grid: int = setting(1000, positive)\n\n    def members(self) -> int:\n        return self.seeds * 2\n")
+    edit(tree, "hw1core/experiments/simulate.py", "    n_grid: int = setting(1000, count(MAX_IMAGES))\n",
+         "    n_grid: int = setting(1000, count(MAX_IMAGES))\n\n    def members(self) -> int:\n        return self.seeds * 2\n")
     for cached in (code_fingerprint, dependencies, parsed):
         cached.cache_clear()
     with pytest.raises(ValueError, match=r"simulate\.Config: a @settings class declares fields only"):

@@ -1,5 +1,6 @@
 """Settings declared once: quick values and rules beside each field, `--set` typed by the annotations."""
 import dataclasses
+import functools
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_a_nested_value_is_checked_by_the_rule_of_its_own_field():
 
 
 @pytest.mark.parametrize("item, words", [
-    ("simulate.train.epochs=0", ["simulate.train.epochs=0", "positive"]),
+    ("simulate.train.epochs=0", ["simulate.train.epochs=0", "a whole number from 1 to 1,000,000"]),
     ("simulate.train.lr=nan", ["simulate.train.lr=nan", "positive"]),
     ("actual-task.cifar.gamma=1.5", ["cifar.gamma=1.5", "(0, 1]"]),
     ("simulate.models=MLP-deep,CNN-21", ["CNN-21", "MLP-deep, MLP-middle"]),
@@ -76,3 +77,46 @@ def test_a_bad_value_is_one_line_naming_key_value_and_what_is_allowed(tmp_path, 
     proc = cli("--set", item, "--out", str(tmp_path / "out"))
     assert_one_line_error(proc, *words)
     assert proc.returncode == 2 and "running" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def whole_number_settings():
+    """(experiment, dotted path) of every setting that holds a whole number or a list of them."""
+    import typing
+    out = []
+    for exp_id, module in REGISTRY.items():
+        hints = {}
+        for path, field in settings.leaves(module.Config).items():
+            kind = field.type if not isinstance(field.type, str) else eval(field.type, vars(typing) | {"int": int})
+            if kind is int or typing.get_args(kind) == (int, ...):
+                out.append((exp_id, path))
+    return out
+
+
+def test_every_count_has_an_upper_bound_checked_before_anything_runs():
+    """An absurd count (an epoch count with 20 digits) must be refused by its rule, never fail mid-computation."""
+    found = whole_number_settings()
+    assert len(found) > 30
+    for exp_id, path in found:
+        module = REGISTRY[exp_id]
+        cfg = settings.resolve(exp_id, module.Config, "quick", {})
+        current = functools.reduce(getattr, path.split("."), cfg)
+        huge = "100000000000000000000" if not isinstance(current, tuple) else ",".join(["100000000000000000000"] * len(current))
+        with pytest.raises(ConfigError, match="whole numbers? from"):
+            settings.validate(exp_id, settings.resolve(exp_id, module.Config, "quick", {path: huge}))
+
+
+def test_a_bound_admits_its_edge_and_refuses_one_past_it():
+    from hw1core import rules
+    rule = rules.count(rules.MAX_EPOCHS)
+    assert rule(rules.MAX_EPOCHS) is None and rule(1) is None
+    assert rule(rules.MAX_EPOCHS + 1) and rule(0) and rule(2.5) and rule(True)
+    assert rules.count(10, low=0)(0) is None
+    assert rules.each_count(10)((1, 10)) is None and rules.each_count(10)((1, 11)) and rules.each_count(10)((2, 2))
+    assert rules.odd_between(3, 1001)(1001) is None and rules.odd_between(3, 1001)(1003)
+
+
+def test_a_twenty_digit_epoch_count_is_one_line_before_anything_runs(tmp_path, cli):
+    from test_cli import assert_one_line_error
+    proc = cli("--set", "simulate.train.epochs=100000000000000000000", "--out", str(tmp_path / "out"))
+    assert_one_line_error(proc, "simulate.train.epochs=100000000000000000000", "whole number from 1 to 1,000,000")
+    assert proc.returncode == 2 and not (tmp_path / "out").exists()

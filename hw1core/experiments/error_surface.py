@@ -12,7 +12,7 @@ import torch
 from .. import analysis, data, engine
 from ..context import Part, RunContext
 from ..results import Dims
-from ..rules import CIFAR, architectures, non_negative, odd_at_least, one_of, positive
+from ..rules import CIFAR, MAX_IMAGES, architectures, count, odd_between, one_of, positive
 from ..settings import setting, settings
 
 ID = "error-surface"
@@ -23,11 +23,11 @@ class Config:
     model: str = setting("CNN-shallow", one_of(architectures(CIFAR)))
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=25, batch_size=64, lr=4e-4, weight_decay=1e-4),
                                         quick=dict(epochs=3))
-    n_train: int = setting(0, non_negative, quick=3000)  # training images (0 = all 50,000)
+    n_train: int = setting(0, count(MAX_IMAGES, low=0), quick=3000)  # training images (0 = all 50,000)
     # 2,000 images put the loss's standard error at a fifth of one of the figure's colour levels, and 21 × 21 keeps
     # the centre and both borders on the grid: a fifth of the points on a fifth of the images of 41² × 10,000
-    n_eval: int = setting(2000, positive, quick=300)  # training images the surface is evaluated on
-    grid: int = setting(21, odd_at_least(3), quick=11)
+    n_eval: int = setting(2000, count(MAX_IMAGES), quick=300)  # training images the surface is evaluated on
+    grid: int = setting(21, odd_between(3, 1001), quick=11)
     span: float = setting(1.0, positive)  # the random-direction grid covers [−span, span]²
 
 

@@ -14,7 +14,8 @@ from .. import analysis, engine, recipes
 from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
-from ..rules import CIFAR, architectures, each_positive, greater_than, is_finite, one_of, pair_of, positive
+from ..rules import (CIFAR, MAX_BATCH, MAX_GRID, MAX_IMAGES, MAX_MODELS, architectures, count, each_count,
+                     each_positive, greater_than, is_finite, one_of, pair_of, positive)
 from ..settings import setting, settings
 
 ID = "interpolation"
@@ -25,14 +26,14 @@ class Config:
     model: str = setting("CNN-shallow", one_of(architectures(CIFAR)))
     # The batch pair trains at train.lr, the learning-rate pair at train.batch_size.
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=25, batch_size=64, lr=1e-3), quick=dict(epochs=3))
-    batches: tuple[int, ...] = setting((64, 1024), pair_of(each_positive, "positive batch sizes"))
+    batches: tuple[int, ...] = setting((64, 1024), pair_of(each_count(MAX_BATCH), "batch sizes"))
     lrs: tuple[float, ...] = setting((1e-3, 1e-2), pair_of(each_positive, "positive learning rates"))
     data: Sizes = setting(Sizes(), quick=dict(n_train=3000, n_test=1000))
-    n_eval_train: int = setting(10_000, positive, quick=1000)  # training images behind the training metrics
+    n_eval_train: int = setting(10_000, count(MAX_IMAGES), quick=1000)  # training images behind the training metrics
     alpha_min: float = setting(-1.0, is_finite)
     alpha_max: float = setting(2.0, greater_than("alpha_min"))
-    n_alpha: int = setting(31, positive, quick=16)
-    seeds: int = setting(3, positive, quick=1)  # one pair of models, and its line, per seed 0 .. seeds − 1
+    n_alpha: int = setting(31, count(MAX_GRID), quick=16)
+    seeds: int = setting(3, count(MAX_MODELS), quick=1)  # one pair of models, and its line, per seed 0 .. seeds − 1
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import analysis, data, engine
 from ..context import Part, RunContext
-from ..rules import FUNCTION, architectures, fraction, one_of, positive
+from ..rules import FUNCTION, MAX_EPOCHS, MAX_GRID, MAX_MODELS, architectures, count, fraction, one_of, positive
 from ..settings import setting, settings
 
 ID = "minimal-ratio"
@@ -18,11 +18,11 @@ ID = "minimal-ratio"
 class Config:
     model: str = setting("MLP-minratio", one_of(architectures(FUNCTION)))
     function: str = setting("f1", one_of(data.FUNCTIONS))
-    runs: int = setting(100, positive)
-    n_train: int = setting(300, positive)
-    epochs: int = setting(3000, positive, quick=500)  # phase 1: full-batch Adam steps on the MSE
+    runs: int = setting(100, count(10 * MAX_MODELS))
+    n_train: int = setting(300, count(MAX_GRID))
+    epochs: int = setting(3000, count(MAX_EPOCHS), quick=500)  # phase 1: full-batch Adam steps on the MSE
     lr: float = setting(1e-2, positive)
-    gn_steps: int = setting(3000, positive, quick=600)  # at most this many steps minimising the squared gradient norm
+    gn_steps: int = setting(3000, count(MAX_EPOCHS), quick=600)  # at most this many steps minimising the squared gradient norm
     gn_lr: float = setting(1e-3, positive)
     gn_tol: float = setting(1e-3, positive)
     rel_tol: float = setting(1e-6, fraction)  # an eigenvalue counts as positive above rel_tol·max|λ|

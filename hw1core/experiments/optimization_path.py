@@ -12,7 +12,7 @@ from .. import analysis, data, engine, models
 from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
-from ..rules import CIFAR, FUNCTION, architectures, one_of, positive
+from ..rules import CIFAR, FUNCTION, MAX_EPOCHS, MAX_IMAGES, MAX_MODELS, architectures, count, one_of
 from ..settings import setting, settings
 
 ID = "optimization-path"
@@ -21,16 +21,16 @@ ID = "optimization-path"
 @settings
 class Config:
     model: str = setting("CNN-21", one_of(architectures(CIFAR) + architectures(FUNCTION)))  # an MLP fits f1 instead
-    runs: int = setting(8, positive)
+    runs: int = setting(8, count(MAX_MODELS))
     # Batch 1000 keeps 8 runs × 30 epochs affordable on a CPU, but at param-count's rate (4e-4, cut every 10 epochs)
     # they took 500 steps at the full rate and ended at 40-44 % test accuracy against 56 % for CNN-21 there: the paths
     # showed mostly the initialisation. 10× the rate, held for 20 epochs, trains them (one probe run: 64 %).
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=30, batch_size=1000, lr=4e-3, weight_decay=1e-4,
                                                            step_size=20, gamma=0.1),
                                         quick=dict(epochs=6, batch_size=100, lr=1e-3, step_size=4))
-    every: int = setting(3, positive)  # epochs between recorded weights
+    every: int = setting(3, count(MAX_EPOCHS))  # epochs between recorded weights
     data: Sizes = setting(Sizes(), quick=dict(n_train=1000, n_test=500))  # CIFAR-10 images
-    n_points: int = setting(300, positive)  # f1 points for an MLP
+    n_points: int = setting(300, count(MAX_IMAGES))  # f1 points for an MLP
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pandas as pd
 from .. import engine, models, recipes
 from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
-from ..rules import CIFAR, all_of, architectures, positive
+from ..rules import CIFAR, MAX_IMAGES, all_of, architectures, count
 from ..settings import setting, settings
 
 ID = "param-count"
@@ -20,7 +20,7 @@ class Config:
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=30, batch_size=64, lr=4e-4, weight_decay=1e-4,
                                                            step_size=10, gamma=0.1), quick=dict(epochs=2))
     data: Sizes = setting(Sizes(), quick=dict(n_train=1500, n_test=1000))
-    n_eval_train: int = setting(10_000, positive, quick=1000)  # training images behind the final training metrics
+    n_eval_train: int = setting(10_000, count(MAX_IMAGES), quick=1000)  # training images behind the final training metrics
 
 
 @dataclass(frozen=True)

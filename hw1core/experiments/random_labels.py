@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .. import data, engine
 from ..context import Part, RunContext
 from ..results import Dims
-from ..rules import MNIST_32, architectures, each_positive, non_negative, one_of
+from ..rules import MAX_IMAGES, MAX_SEED, MNIST, MNIST_32, architectures, count, each_count, one_of
 from ..settings import setting, settings
 
 ID = "random-labels"
@@ -25,9 +25,9 @@ class Config:
     # no rate tried (1e-4 to 1e-3) got past 40 % in 180 epochs, so the sizes show how memorising grows with n.
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=300, batch_size=100, lr=3e-4),
                                         quick=dict(epochs=60))
-    sizes: tuple[int, ...] = setting((2500, 5000, 10_000, 20_000), each_positive, quick=(500, 1000))  # training images
-    n_test: int = setting(0, non_negative, quick=2000)  # test images (true labels); 0 = all 10,000
-    label_seed: int = setting(0, non_negative)  # the permutation of each training subset's labels
+    sizes: tuple[int, ...] = setting((2500, 5000, 10_000, 20_000), each_count(MAX_IMAGES), quick=(500, 1000))  # training images
+    n_test: int = setting(0, count(MAX_IMAGES, low=0), quick=2000)  # test images (true labels); 0 = all 10,000
+    label_seed: int = setting(0, count(MAX_SEED, low=0))  # the permutation of each training subset's labels
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import pandas as pd
 from .. import analysis, engine, recipes
 from ..context import Part, RunContext
 from ..results import Dims
-from ..rules import each_positive, positive
+from ..rules import MAX_EPOCHS, MAX_IMAGES, count, each_positive
 from ..settings import setting, settings
 from . import sensitivity
 
@@ -24,8 +24,8 @@ INPUTS = (sensitivity.ID,)  # the models it analyses and their sensitivities are
 @settings
 class Config:
     eps: tuple[float, ...] = setting((1e-3, 5e-4), each_positive)
-    ascent_steps: int = setting(20, positive, quick=8)
-    n_sharp: int = setting(2000, positive, quick=500)  # training images the loss in the box is measured on
+    ascent_steps: int = setting(20, count(MAX_EPOCHS), quick=8)
+    n_sharp: int = setting(2000, count(MAX_IMAGES), quick=500)  # training images the loss in the box is measured on
 
 
 @dataclass(frozen=True)
