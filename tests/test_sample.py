@@ -32,8 +32,9 @@ def test_sample_pdf_shows_every_experiment_built():
     text = " ".join(page.extract_text() for page in PdfReader(DOCS / "report.pdf").pages)
     text = re.sub(r"\s+", " ", text)
     assert "Not built yet" not in text
+    spelling = lambda t: t.replace("ization", "isation")  # the sample predates the report's one spelling
     for exp_id in REGISTRY:
-        assert SECTIONS[exp_id].TITLE in text, exp_id
+        assert spelling(SECTIONS[exp_id].TITLE) in spelling(text), exp_id
 
 
 def test_readme_wall_times_are_the_sample_summarys(summary):
