@@ -86,16 +86,18 @@ def sensitivity_result(jacobian: list[float], loss_grad: list[float], diverged_b
 
 
 def interpolation_result(alpha: np.ndarray, train_loss: np.ndarray, end_train_loss: np.ndarray | None = None,
-                         end_train_acc: np.ndarray | None = None):
+                         end_train_acc: np.ndarray | None = None, end_weight_norm: np.ndarray | None = None):
     """Both pairs along the same lines, one row of `train_loss` per seed (a 1-D `train_loss` is one seed); test loss
     the same, accuracy 0.5 along the line. The trained ends (seed × end) have loss 1 and accuracy 1 unless
-    `end_train_loss` / `end_train_acc` say otherwise (ln 10 and 0.1: an end at chance)."""
+    `end_train_loss` / `end_train_acc` say otherwise (ln 10 and 0.1: an end at chance); both ends have weight norm 10
+    unless `end_weight_norm` says otherwise, and sit 1 apart."""
     loss = np.atleast_2d(np.asarray(train_loss, float))
     seeds = len(loss)
     half, ones = np.full_like(loss, 0.5), np.ones((seeds, 2))
     end_loss = ones if end_train_loss is None else np.asarray(end_train_loss, float)
     end_acc = ones if end_train_acc is None else np.asarray(end_train_acc, float)
-    lines = interpolation.Lines(0, alpha, loss, half, loss, half, end_loss, end_acc, ones, ones)
+    norm = np.full((seeds, 2), 10.0) if end_weight_norm is None else np.asarray(end_weight_norm, float)
+    lines = interpolation.Lines(0, alpha, loss, half, loss, half, end_loss, end_acc, ones, ones, norm, np.ones(seeds))
     cfg = dataclasses.replace(interpolation.Config(), alpha_min=float(alpha[0]), alpha_max=float(alpha[-1]),
                               n_alpha=len(alpha), seeds=seeds)
     return cfg, interpolation.Result(0, lines, lines)

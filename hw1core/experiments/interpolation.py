@@ -49,6 +49,8 @@ class Line:
     end_train_acc: Annotated[np.ndarray, Dims("end")]
     end_test_loss: Annotated[np.ndarray, Dims("end")]
     end_test_acc: Annotated[np.ndarray, Dims("end")]
+    end_weight_norm: Annotated[np.ndarray, Dims("end")]  # ‖θ₁‖, ‖θ₂‖: each end's scale, to normalise its sharpness
+    distance: float  # ‖θ₂ − θ₁‖: how far one step of α moves the weights, as a multiple of the α step
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Lines:
     end_train_acc: Annotated[np.ndarray, Dims("seed", "end")]
     end_test_loss: Annotated[np.ndarray, Dims("seed", "end")]
     end_test_acc: Annotated[np.ndarray, Dims("seed", "end")]
+    end_weight_norm: Annotated[np.ndarray, Dims("seed", "end")]
+    distance: Annotated[np.ndarray, Dims("seed")]
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,9 @@ def interpolate(cfg: Config, name: str, seed: int, ctx: RunContext) -> Line:
                for s in (train_eval, test)]
     end = lambda k: np.array([getattr(e, k) for e in ends])
     return Line(sum(e.steps for e in ends), alphas, metrics[0][0], metrics[0][1], metrics[1][0], metrics[1][1],
-                end("final_train_loss"), end("final_train_acc"), end("final_test_loss"), end("final_test_acc"))
+                end("final_train_loss"), end("final_train_acc"), end("final_test_loss"), end("final_test_acc"),
+                np.array([np.linalg.norm(e.weights) for e in ends]),
+                float(np.linalg.norm(ends[1].weights - ends[0].weights)))
 
 
 def line_parts(cfg: Config) -> dict[tuple[str, int], Part]:
@@ -117,7 +123,7 @@ def stacked(lines: list[Line]) -> Lines:
     rows = lambda name: np.stack([getattr(line, name) for line in lines])
     return Lines(sum(line.steps for line in lines), lines[0].alpha, rows("train_loss"), rows("train_acc"),
                  rows("test_loss"), rows("test_acc"), rows("end_train_loss"), rows("end_train_acc"),
-                 rows("end_test_loss"), rows("end_test_acc"))
+                 rows("end_test_loss"), rows("end_test_acc"), rows("end_weight_norm"), rows("distance"))
 
 
 def run(cfg: Config, ctx: RunContext) -> Result:
