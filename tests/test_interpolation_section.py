@@ -60,7 +60,7 @@ def test_a_seed_whose_end_is_at_chance_is_marked_failed_and_left_out():
     assert ("no barrier between the two models in 2 of the 2 seeds that trained" in text["barrier.batch"] and
             "a barrier" not in text["barrier.batch"])
     assert ("in 2 of the 2 seeds that trained the batch 1024 end sits in the sharper basin" in
-            text["end-curvature.batch"] and "batch 64 end" not in text["end-curvature.batch"])
+            text["end-curvature.batch"] and "batch 64 end sits" not in text["end-curvature.batch"])
 
     fig = SECTION.figures(cfg, res)[0]
     assert "2 of 3 seeds that trained" in fig.caption and "seed 2 failed to train" in fig.caption
@@ -74,3 +74,18 @@ def test_setup_states_the_seeds_and_the_failed_run_rule():
     rows = dict(SECTION.setup(cfg))
     assert rows["Seeds"].startswith("3 (seeds 0, 1 and 2)") and "initialisation" in rows["Seeds"]
     assert FAILED_RULE in rows["Failed runs"]
+
+
+def test_sharpness_at_each_ends_own_scale_can_reverse_the_raw_comparison():
+    # CONNECTED_SHARP_END rises 0.1 beside α = 0 and 0.3 beside α = 1 (step 0.25, the ends 1 apart); with α = 1's
+    # weights half as large, its relative step is twice as long, so its rise per squared step is 0.3 / 0.05² against
+    # 0.1 / 0.025² at α = 0: the α = 0 end is the sharper one at its own scale; at 1/√3 of the norm the two match
+    loss = np.array([CONNECTED_SHARP_END] * 3)
+    norms = np.array([[10.0, 5.0]] * 3) * np.array([[1.0], [1.01], [0.99]])  # seeds differ a little
+    text = findings(*fakes.interpolation_result(ALPHA, loss, end_weight_norm=norms))["end-curvature.batch"]
+    assert "the batch 1024 end sits in the sharper basin" in text  # the raw rises
+    assert "One grid step is 2.48 to 2.53 % of the first end's norm and 4.95 to 5.05 % of the second's" in text
+    assert ("the batch 64 end is the sharper one at its own scale, so the raw rises compare the two ends' scales more "
+            "than their basins") in text
+    equal = findings(*fakes.interpolation_result(ALPHA, loss, end_weight_norm=np.array([[10.0, 10 / 3 ** 0.5 * (1 + d)] for d in (0.01, -0.01, 0.0)])))
+    assert "indistinguishable at this scale (paired t-test, p = " in equal["end-curvature.batch"]

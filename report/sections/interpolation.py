@@ -9,7 +9,7 @@ from hw1core import models
 from hw1core.experiments.interpolation import Config, Lines, Result
 
 from .. import plots
-from ..claims import exact, over_seeds, pair, paired
+from ..claims import Claim, exact, over_seeds, pair, paired
 from ..format import fmt_estimate, fmt_number, seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec
 from ..training import FAILED_RULE, failed_to_train, run_state
@@ -133,7 +133,7 @@ def ends(cfg: Config, res: Result) -> pd.DataFrame:
             rows += [{"pair": name, "seed": seed, "model": labels[name][i],
                       "train_loss": float(line.end_train_loss[seed, i]), "test_loss": float(line.end_test_loss[seed, i]),
                       "train_acc": float(line.end_train_acc[seed, i]), "test_acc": float(line.end_test_acc[seed, i]),
-                      "failed": bool(failed[seed, i])} for i in range(2)]
+                      "weight_norm": float(line.end_weight_norm[seed, i]), "failed": bool(failed[seed, i])} for i in range(2)]
     return pd.DataFrame(rows)
 
 
@@ -142,7 +142,7 @@ def tables(cfg: Config, res: Result) -> list[TableSpec]:
     frame = pd.DataFrame({"pair": t["pair"], "seed": t["seed"], "model": t["model"],
                           "state": [run_state(0, f) for f in t["failed"]], "train loss": t["train_loss"],
                           "test loss": t["test_loss"], "train acc": [f"{v:.1%}" for v in t["train_acc"]],
-                          "test acc": [f"{v:.1%}" for v in t["test_acc"]]})
+                          "test acc": [f"{v:.1%}" for v in t["test_acc"]], "weight norm ‖θ‖": t["weight_norm"]})
     return [TableSpec("ends", "The trained end points (α = 0 and α = 1) of every pair and seed. A seed with an end "
                               "that failed to train is left out of the figures and of the findings' counts.", frame)]
 
@@ -271,13 +271,14 @@ def barrier_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, loss:
                    low, values | vlow, claims)
 
 
-def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, loss: np.ndarray, seeds: list[int],
-                      some_failed: bool, large: int | None) -> Finding:
+def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, loss: np.ndarray, line: Lines,
+                      keep: np.ndarray, seeds: list[int], some_failed: bool, large: int | None) -> Finding:
     """Per seed (rows of `loss`) which end sits in the sharper basin along the line, counted over the seeds; a seed
     where an end is not at a minimum along the line gives no comparison. `large`: the end trained with the larger
     batch, where Keskar et al. (2017) expect the sharper minimum (None: no such expectation for this pair)."""
     l1, l2 = labels
     rise = np.array([[end_curvature(alpha, row, 0.0), end_curvature(alpha, row, 1.0)] for row in loss])
+    step, norm = relative_step(alpha, line)[keep], line.end_weight_norm[keep]
     compares = (rise > 0).all(axis=1)  # NaN compares as False: no comparison
     sharper = [np.sum(compares & (rise[:, i] > rise[:, 1 - i])) for i in (0, 1)]
     n, c, ties, u = len(rise), int(compares.sum()), int(compares.sum() - sum(sharper)), int((~compares).sum())
@@ -328,7 +329,41 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
         text += (f" In seed {s}, one grid step away from the ends the training loss " + c0 + " ({l1}) and " + c1 +
                  " ({l2}): {where_%d} is not at a minimum along this line, so seed %d gives no sharpness comparison."
                  % (s, s))
+    if c:
+        scaled_text, scaled_values, scaled_claims = scaled_curvature(labels, rise[compares], step[compares],
+                                                                           norm[compares], claims[0])
+        text, values, claims = text + scaled_text, values | scaled_values, claims + scaled_claims
     return Finding(f"end-curvature.{name}", text, values, claims)
+
+
+def relative_step(alpha: np.ndarray, line: Lines) -> np.ndarray:
+    """Per seed and end, how far one grid step of α moves the weights as a share of that end's weight norm."""
+    return (alpha[1] - alpha[0]) * line.distance[:, None] / line.end_weight_norm
+
+
+def scaled_curvature(labels: tuple[str, str], rise: np.ndarray, step: np.ndarray, norm: np.ndarray,
+                     raw: Claim) -> tuple[str, dict, list]:
+    """The two ends' rises read at each end's own scale: a network whose layers feed batch norm computes the same
+    function with its weights scaled, and a basin's curvature falls with the square of that scale, so a raw rise
+    compares scales as much as basins. The rise over the squared relative step is what stays put under scaling."""
+    l1, l2 = labels
+    scaled = rise / step ** 2
+    e0, e1 = over_seeds(scaled[:, 0]), over_seeds(scaled[:, 1])
+    claim = paired("loss rise per squared relative step from the end", labels, scaled[:, 0], scaled[:, 1])
+    q0, v0 = span("q0", list(100 * step[:, 0]))
+    q1, v1 = span("q1", list(100 * step[:, 1]))
+    verdict = ({">": "the {l1} end is the sharper one at its own scale",
+                "<": "the {l2} end is the sharper one at its own scale"}.get(claim.relation) or
+               ("one seed gives no spread to judge the difference by" if len(rise) == 1 else
+                "the two are indistinguishable at this scale (paired t-test, p = {qp:sig})"))
+    if raw.relation != "≈" and claim.relation != raw.relation:
+        verdict += ", so the raw rises compare the two ends' scales more than their basins"
+    text = (" The ends' weights differ in scale: weight norm {w0} ({l1}) against {w1} ({l2}). One grid step is " + q0 +
+            " % of the first end's norm and " + q1 + " % of the second's; divided by the square of that share, the "
+            "rises are {n0} ({l1}) and {n1} ({l2}): " + verdict + ".")
+    values = v0 | v1 | {"w0": fmt_estimate(over_seeds(norm[:, 0])), "w1": fmt_estimate(over_seeds(norm[:, 1])),
+                        "n0": fmt_estimate(e0), "n1": fmt_estimate(e1), "qp": claim.uncertainty["p"]}
+    return text, values, [claim]
 
 
 def gap_finding(name: str, labels: tuple[str, str], line: Lines, keep: np.ndarray) -> Finding:
@@ -365,7 +400,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
             continue
         seeds, train = [int(s) for s in np.flatnonzero(keep)], line.train_loss[keep]
         out.append(barrier_finding(name, labels[name], line.alpha, train, seeds, some_failed))
-        out.append(curvature_finding(name, labels[name], line.alpha, train, seeds, some_failed,
+        out.append(curvature_finding(name, labels[name], line.alpha, train, line, keep, seeds, some_failed,
                                      large_batch_end(cfg, name)))
         out.append(gap_finding(name, labels[name], line, keep))
     return out
