@@ -14,7 +14,7 @@ from torch.func import functional_call, stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from .models import build
-from .rules import MAX_BATCH, MAX_EPOCHS, MAX_SEED, count, decay, non_negative, positive
+from .rules import MAX_BATCH, MAX_EPOCHS, MAX_RATE, MAX_SEED, count, decay, non_negative, positive_to
 from .settings import setting, settings
 
 Transform = Callable[[torch.Tensor, bool], torch.Tensor]  # (raw batch, training?) -> model input
@@ -25,7 +25,7 @@ class TrainConfig:
     """Adam with an optional step schedule: the training recipe every experiment embeds as `train`."""
     epochs: int = setting(1, count(MAX_EPOCHS))
     batch_size: int = setting(64, count(MAX_BATCH))
-    lr: float = setting(1e-3, positive)
+    lr: float = setting(1e-3, positive_to(MAX_RATE))
     weight_decay: float = setting(0.0, non_negative)
     step_size: int = setting(0, count(MAX_EPOCHS, low=0))  # StepLR period in epochs; 0 keeps the learning rate constant
     gamma: float = setting(0.1, decay)

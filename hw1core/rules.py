@@ -16,6 +16,13 @@ def positive(v: Any, cfg: Any = None) -> str | None:
     return None if is_number(v) and v > 0 else "a positive number"
 
 
+def positive_to(high: float) -> Rule:
+    """A positive number up to high: a rate or size whose larger values would overflow what is computed from it."""
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        return None if is_number(v) and 0 < v <= high else f"a positive number up to {high:g}"
+    return rule
+
+
 def non_negative(v: Any, cfg: Any = None) -> str | None:
     return None if is_number(v) and v >= 0 else "a number ≥ 0"
 
@@ -36,6 +43,10 @@ MAX_IMAGES = 1_000_000  # images or points drawn from a split (a larger subset i
 MAX_SEED = 2 ** 31 - 1  # seeds: what every generator here accepts
 MAX_MODELS = 1_000  # seeds or runs per point: models trained and held together
 MAX_GRID = 10_000  # grid points along one axis
+MAX_LIST = 100  # values in a swept list: each is a model or more to train
+MAX_HELD = 500_000_000  # numbers an experiment holds at once (2 GB as float32): weights of grid points, copies, histories
+MAX_RATE = 100.0  # learning rates: far past any that trains, and their products with scalings stay finite
+MAX_ALPHA = 1_000.0  # interpolation coefficients and grid spans, in units of the distance they scale
 
 
 def count(high: int, low: int = 1) -> Rule:
@@ -47,16 +58,49 @@ def count(high: int, low: int = 1) -> Rule:
 
 
 def each_count(high: int) -> Rule:
-    """A non-empty list of distinct whole numbers from 1 to high."""
+    """A non-empty list of at most MAX_LIST distinct whole numbers from 1 to high."""
     def rule(v: Any, cfg: Any = None) -> str | None:
-        ok = v and all(count(high)(x, None) is None for x in v) and len(set(v)) == len(v)
-        return None if ok else f"a non-empty list of distinct whole numbers from 1 to {high:,}"
+        ok = v and len(v) <= MAX_LIST and all(count(high)(x, None) is None for x in v) and len(set(v)) == len(v)
+        return None if ok else f"a list of 1 to {MAX_LIST} distinct whole numbers from 1 to {high:,}"
     return rule
 
 
-def each_positive(v: Any, cfg: Any = None) -> str | None:
-    return (None if v and all(positive(x) is None for x in v) and len(set(v)) == len(v)
-            else "a non-empty list of distinct positive numbers")
+def each_positive_to(high: float) -> Rule:
+    """A non-empty list of at most MAX_LIST distinct positive numbers up to high."""
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        ok = v and len(v) <= MAX_LIST and all(positive_to(high)(x, None) is None for x in v) and len(set(v)) == len(v)
+        return None if ok else f"a list of 1 to {MAX_LIST} distinct positive numbers up to {high:g}"
+    return rule
+
+
+def between(low: float, high: float) -> Rule:
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        return None if is_number(v) and low <= v <= high else f"a number from {low:g} to {high:g}"
+    return rule
+
+
+def both(first: Rule, second: Rule) -> Rule:
+    """The first rule, then the second (which may then assume the first holds)."""
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        return first(v, cfg) or second(v, cfg)
+    return rule
+
+
+def holds(size: Callable[[Any], int], what: str) -> Rule:
+    """A value whose settings make the experiment hold at most MAX_HELD numbers at once: `size(cfg)` counts them,
+    `what` says what they are (in the message that names the product). It sits on the last of the fields it reads,
+    so that each of those has passed its own rule first."""
+    def rule(v: Any, cfg: Any = None) -> str | None:
+        n = size(cfg)
+        return None if n <= MAX_HELD else f"part of settings that hold less: {what} would be {n:,} numbers held " \
+                                           f"at once, past {MAX_HELD:,}"
+    return rule
+
+
+def weights_of(model: str) -> int:
+    """The parameters of an architecture, for the bounds on how many copies of them an experiment holds."""
+    from .models import param_count_of
+    return param_count_of(model)
 
 
 def odd_between(low: int, high: int) -> Rule:

@@ -84,7 +84,10 @@ def coerce(text: str, kind: Any, key: str) -> Any:
                 return False
             raise ValueError
         if kind is int:
-            value = float(text)
+            try:
+                return int(text)  # exact: a float would round a long count
+            except ValueError:
+                value = float(text)  # "1e4" is a whole number too
             if not value.is_integer():
                 raise ValueError
             return int(value)

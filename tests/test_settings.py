@@ -71,6 +71,14 @@ def test_a_nested_value_is_checked_by_the_rule_of_its_own_field():
     ("optimization-path.model=CNN-99", ["CNN-99", "CNN-21"]),
     ("minimal-ratio.rel_tol=2", ["rel_tol", "between 0 and 1"]),
     ("sharpness.eps=0.001,0.001", ["sharpness.eps=0.001,0.001", "distinct"]),
+    # values inside their own bounds whose product is not: the weights the experiment would hold at once
+    ("error-surface.grid=1001", ["error-surface.grid=1001", "every grid point", "past 500,000,000"]),
+    ("optimization-path.train.epochs=1000000", ["optimization-path.every=3", "recorded weights"]),
+    # floats whose use would overflow to inf
+    ("sensitivity.lr_scaling=1e300", ["sensitivity.lr_scaling=1e+300", "from 0 to 2"]),
+    ("simulate.train.lr=1e300", ["simulate.train.lr=1e+300", "up to 100"]),
+    ("interpolation.alpha_min=-1e308", ["alpha_min=-1e+308", "from -1000 to 1000"]),
+    ("sensitivity.batch_sizes=" + ",".join(map(str, range(1, 102))), ["sensitivity.batch_sizes=1,2,3", "1 to 100"]),
 ])
 def test_a_bad_value_is_one_line_naming_key_value_and_what_is_allowed(tmp_path, cli, item, words):
     from test_cli import assert_one_line_error
@@ -113,6 +121,23 @@ def test_a_bound_admits_its_edge_and_refuses_one_past_it():
     assert rules.count(10, low=0)(0) is None
     assert rules.each_count(10)((1, 10)) is None and rules.each_count(10)((1, 11)) and rules.each_count(10)((2, 2))
     assert rules.odd_between(3, 1001)(1001) is None and rules.odd_between(3, 1001)(1003)
+
+
+def test_a_product_of_settings_past_what_can_be_held_is_refused_by_the_last_field_it_reads():
+    from hw1core.experiments import interpolation
+    from hw1core.models import param_count_of
+    fits = 500_000_000 // param_count_of("CNN-wide")  # n_alpha weight sets of CNN-wide fill the bound exactly
+    settings.validate("interpolation", dataclasses.replace(interpolation.Config(), model="CNN-wide", n_alpha=fits))
+    with pytest.raises(ConfigError, match=r"interpolation\.n_alpha=%d: .*n_alpha weight sets" % (fits + 1)):
+        settings.validate("interpolation", dataclasses.replace(interpolation.Config(), model="CNN-wide",
+                                                               n_alpha=fits + 1))
+
+
+def test_a_long_whole_number_is_read_exactly_not_through_a_float():
+    assert settings.coerce("9007199254740993", int, "k") == 9007199254740993  # 2⁵³ + 1: a float rounds it
+    assert settings.coerce("1e4", int, "k") == 10_000
+    with pytest.raises(ConfigError, match="expected int"):
+        settings.coerce("1" * 5000, int, "k")  # past Python's digit limit for int(): one line, not a traceback
 
 
 def test_a_twenty_digit_epoch_count_is_one_line_before_anything_runs(tmp_path, cli):

@@ -12,7 +12,8 @@ import torch
 from .. import analysis, data, engine
 from ..context import Part, RunContext
 from ..results import Dims
-from ..rules import CIFAR, MAX_IMAGES, architectures, count, odd_between, one_of, positive
+from ..rules import (CIFAR, MAX_ALPHA, MAX_IMAGES, architectures, both, count, holds, odd_between, one_of,
+                     positive_to, weights_of)
 from ..settings import setting, settings
 
 ID = "error-surface"
@@ -27,8 +28,10 @@ class Config:
     # 2,000 images put the loss's standard error at a fifth of one of the figure's colour levels, and 21 × 21 keeps
     # the centre and both borders on the grid: a fifth of the points on a fifth of the images of 41² × 10,000
     n_eval: int = setting(2000, count(MAX_IMAGES), quick=300)  # training images the surface is evaluated on
-    grid: int = setting(21, odd_between(3, 1001), quick=11)
-    span: float = setting(1.0, positive)  # the random-direction grid covers [−span, span]²
+    grid: int = setting(21, both(odd_between(3, 1001), holds(
+        lambda c: (c.grid ** 2 + c.train.epochs + 1) * weights_of(c.model),
+        "the model's weights at every grid point and after every epoch")), quick=11)
+    span: float = setting(1.0, positive_to(MAX_ALPHA))  # the random-direction grid covers [−span, span]²
 
 
 @dataclass(frozen=True)

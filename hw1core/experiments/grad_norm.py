@@ -13,7 +13,7 @@ import torch
 from .. import data, engine
 from ..context import Part, RunContext
 from ..results import Dims
-from ..rules import FUNCTION, MAX_IMAGES, architectures, count, one_of
+from ..rules import FUNCTION, MAX_IMAGES, architectures, both, count, holds, one_of
 from ..settings import setting, settings
 
 ID = "grad-norm"
@@ -25,7 +25,9 @@ class Config:
     function: str = setting("f1", one_of(data.FUNCTIONS))
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=5000, batch_size=64, lr=4e-4, weight_decay=1e-4),
                                         quick=dict(epochs=600))
-    n_train: int = setting(300, count(MAX_IMAGES))
+    # every step's gradient norm and loss are kept, each a tensor until the end: a few per step
+    n_train: int = setting(300, both(count(MAX_IMAGES), holds(
+        lambda c: 4 * c.train.epochs * -(-c.n_train // c.train.batch_size), "a gradient norm and loss per step")))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
 from ..rules import (CIFAR, MAX_BATCH, MAX_GRID, MAX_IMAGES, MAX_MODELS, architectures, count, each_count,
-                     each_positive, greater_than, is_finite, one_of, pair_of, positive)
+                     MAX_RATE, MAX_ALPHA, between, both, each_positive_to, greater_than, holds, one_of, pair_of,
+                     weights_of)
 from ..settings import setting, settings
 
 ID = "interpolation"
@@ -27,12 +28,13 @@ class Config:
     # The batch pair trains at train.lr, the learning-rate pair at train.batch_size.
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=25, batch_size=64, lr=1e-3), quick=dict(epochs=3))
     batches: tuple[int, ...] = setting((64, 1024), pair_of(each_count(MAX_BATCH), "batch sizes"))
-    lrs: tuple[float, ...] = setting((1e-3, 1e-2), pair_of(each_positive, "positive learning rates"))
+    lrs: tuple[float, ...] = setting((1e-3, 1e-2), pair_of(each_positive_to(MAX_RATE), "positive learning rates"))
     data: Sizes = setting(Sizes(), quick=dict(n_train=3000, n_test=1000))
     n_eval_train: int = setting(10_000, count(MAX_IMAGES), quick=1000)  # training images behind the training metrics
-    alpha_min: float = setting(-1.0, is_finite)
-    alpha_max: float = setting(2.0, greater_than("alpha_min"))
-    n_alpha: int = setting(31, count(MAX_GRID), quick=16)
+    alpha_min: float = setting(-1.0, between(-MAX_ALPHA, MAX_ALPHA))
+    alpha_max: float = setting(2.0, both(between(-MAX_ALPHA, MAX_ALPHA), greater_than("alpha_min")))
+    n_alpha: int = setting(31, both(count(MAX_GRID), holds(lambda c: c.n_alpha * weights_of(c.model),
+                                                                     "n_alpha weight sets of the model")), quick=16)
     seeds: int = setting(3, count(MAX_MODELS), quick=1)  # one pair of models, and its line, per seed 0 .. seeds − 1
 
 

@@ -8,7 +8,8 @@ import pandas as pd
 
 from .. import analysis, data, engine
 from ..context import Part, RunContext
-from ..rules import FUNCTION, MAX_EPOCHS, MAX_GRID, MAX_MODELS, architectures, count, fraction, one_of, positive
+from ..rules import (FUNCTION, MAX_EPOCHS, MAX_GRID, MAX_MODELS, MAX_RATE, architectures, count, fraction, one_of,
+                     positive, positive_to)
 from ..settings import setting, settings
 
 ID = "minimal-ratio"
@@ -21,9 +22,9 @@ class Config:
     runs: int = setting(100, count(10 * MAX_MODELS))
     n_train: int = setting(300, count(MAX_GRID))
     epochs: int = setting(3000, count(MAX_EPOCHS), quick=500)  # phase 1: full-batch Adam steps on the MSE
-    lr: float = setting(1e-2, positive)
+    lr: float = setting(1e-2, positive_to(MAX_RATE))
     gn_steps: int = setting(3000, count(MAX_EPOCHS), quick=600)  # at most this many steps minimising the squared gradient norm
-    gn_lr: float = setting(1e-3, positive)
+    gn_lr: float = setting(1e-3, positive_to(MAX_RATE))
     gn_tol: float = setting(1e-3, positive)
     rel_tol: float = setting(1e-6, fraction)  # an eigenvalue counts as positive above rel_tol·max|λ|
 

@@ -12,7 +12,8 @@ from .. import analysis, data, engine, models
 from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
-from ..rules import CIFAR, FUNCTION, MAX_EPOCHS, MAX_IMAGES, MAX_MODELS, architectures, count, one_of
+from ..rules import (CIFAR, FUNCTION, MAX_EPOCHS, MAX_IMAGES, MAX_MODELS, architectures, both, count, holds, one_of,
+                     weights_of)
 from ..settings import setting, settings
 
 ID = "optimization-path"
@@ -28,7 +29,8 @@ class Config:
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=30, batch_size=1000, lr=4e-3, weight_decay=1e-4,
                                                            step_size=20, gamma=0.1),
                                         quick=dict(epochs=6, batch_size=100, lr=1e-3, step_size=4))
-    every: int = setting(3, count(MAX_EPOCHS))  # epochs between recorded weights
+    every: int = setting(3, both(count(MAX_EPOCHS), holds(  # epochs between recorded weights
+        lambda c: c.runs * (c.train.epochs // c.every + 2) * weights_of(c.model), "every run's recorded weights")))
     data: Sizes = setting(Sizes(), quick=dict(n_train=1000, n_test=500))  # CIFAR-10 images
     n_points: int = setting(300, count(MAX_IMAGES))  # f1 points for an MLP
 

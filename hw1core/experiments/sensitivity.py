@@ -15,8 +15,8 @@ from .. import analysis, engine, recipes
 from ..context import Part, RunContext
 from ..data import Sizes  # a field named `data` would hide the module inside the class body
 from ..results import Dims
-from ..rules import (CIFAR, MAX_BATCH, MAX_IMAGES, MAX_MODELS, architectures, count,
-                     each_count, each_positive, one_of, positive)
+from ..rules import (CIFAR, MAX_BATCH, MAX_IMAGES, MAX_MODELS, MAX_RATE, architectures, between, count, each_count,
+                     each_positive_to, one_of)
 from ..settings import setting, settings
 
 ID = "sensitivity"
@@ -31,8 +31,8 @@ class Config:
     # linear rule of Goyal et al. 2017) matches their training at the same cost.
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=25, batch_size=512, lr=1e-3), quick=dict(epochs=2))
     batch_sizes: tuple[int, ...] = setting((16, 64, 256, 1024, 4096), each_count(MAX_BATCH))
-    lrs: tuple[float, ...] = setting((1e-1, 1e-2, 1e-3, 1e-4, 1e-5), each_positive)
-    lr_scaling: float = setting(0.5, positive)
+    lrs: tuple[float, ...] = setting((1e-1, 1e-2, 1e-3, 1e-4, 1e-5), each_positive_to(MAX_RATE))
+    lr_scaling: float = setting(0.5, between(0.0, 2.0))  # 0.5: square-root scaling, 1: linear
     seeds: int = setting(3, count(MAX_MODELS), quick=1)  # every sweep point is trained with seeds 0 .. seeds − 1
     data: Sizes = setting(Sizes(), quick=dict(n_train=2000, n_test=1000))
     n_eval_train: int = setting(10_000, count(MAX_IMAGES), quick=1000)  # training images behind the training metrics

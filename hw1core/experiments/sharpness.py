@@ -13,7 +13,7 @@ import pandas as pd
 from .. import analysis, engine, recipes
 from ..context import Part, RunContext
 from ..results import Dims
-from ..rules import MAX_EPOCHS, MAX_IMAGES, count, each_positive
+from ..rules import MAX_EPOCHS, MAX_IMAGES, count, each_positive_to
 from ..settings import setting, settings
 from . import sensitivity
 
@@ -23,7 +23,7 @@ INPUTS = (sensitivity.ID,)  # the models it analyses and their sensitivities are
 
 @settings
 class Config:
-    eps: tuple[float, ...] = setting((1e-3, 5e-4), each_positive)
+    eps: tuple[float, ...] = setting((1e-3, 5e-4), each_positive_to(1.0))  # a box of ±ε·(|w| + 1)
     ascent_steps: int = setting(20, count(MAX_EPOCHS), quick=8)
     n_sharp: int = setting(2000, count(MAX_IMAGES), quick=500)  # training images the loss in the box is measured on
 

@@ -11,7 +11,7 @@ import torch
 from .. import data, engine, models
 from ..context import Part, RunContext
 from ..results import Dims
-from ..rules import FUNCTION, MAX_IMAGES, MAX_MODELS, all_of, architectures, count, one_of
+from ..rules import FUNCTION, MAX_IMAGES, MAX_MODELS, all_of, architectures, both, count, holds, one_of
 from ..settings import setting, settings
 
 ID = "simulate"
@@ -24,7 +24,8 @@ class Config:
     functions: tuple[str, ...] = setting(("f1", "f2"), all_of(data.FUNCTIONS))
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=20_000, batch_size=64, lr=4e-4, weight_decay=1e-4),
                                         quick=dict(epochs=600))
-    seeds: int = setting(5, count(MAX_MODELS), quick=3)
+    seeds: int = setting(5, both(count(MAX_MODELS), holds(lambda c: c.seeds * c.train.epochs * 2,
+                                                          "the seeds' loss histories")), quick=3)
     # "default": nn.Linear's biases, which spread the kinks over the inputs; "zero": every kink starts at x = 0
     biases: str = setting("default", one_of(BIAS_STARTS))
     n_train: int = setting(300, count(MAX_IMAGES))
