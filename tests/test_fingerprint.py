@@ -107,9 +107,9 @@ def test_quick_values_rules_messages_and_display_tables_never_enter_a_key(tree):
     edit(tree, "hw1core/experiments/simulate.py", "quick=dict(epochs=600)", "quick=dict(epochs=700)")
     edit(tree, "hw1core/rules.py", '"a positive number"', '"a number above zero"')  # a rule's message
     edit(tree, "hw1core/rules.py", "v > 0 else", "v > 0.0 else")  # and the rule itself
-    edit(tree, "hw1core/experiments/error_surface.py", "setting(21, odd_between(3, 1001)", "setting(21, odd_between(5, 1001)")
+    edit(tree, "hw1core/experiments/error_surface.py", "setting(21, both(odd_between(3, 1001)", "setting(21, both(odd_between(5, 1001)")
     # a new bound, and the import that only the settings use
-    edit(tree, "hw1core/experiments/simulate.py", "seeds: int = setting(5, count(MAX_MODELS)", "seeds: int = setting(5, count(MAX_GRID)")
+    edit(tree, "hw1core/experiments/simulate.py", "seeds: int = setting(5, both(count(MAX_MODELS)", "seeds: int = setting(5, both(count(MAX_GRID)")
     edit(tree, "hw1core/experiments/simulate.py", "from ..rules import FUNCTION, MAX_IMAGES, MAX_MODELS,",
          "from ..rules import FUNCTION, MAX_GRID, MAX_IMAGES, MAX_MODELS,")
     edit(tree, "report/sections/grad_norm.py", "def tables(", "def tables_(")  # the display tables moved there
