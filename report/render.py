@@ -24,10 +24,14 @@ def render_html(context: dict) -> str:
 def fetch_allowed(url: str) -> bool:
     """What the PDF renderer may read: data: URIs (the figures) and the project's own template files, nothing else.
     A URL from a student's file never reaches the network or the disk outside the templates."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
     if parts.scheme == "data":
         return True
-    return parts.scheme == "file" and Path(unquote(parts.path)).resolve().is_relative_to(TEMPLATES)
+    return (parts.scheme == "file" and parts.netloc in ("", "localhost")  # file://host/... is a network share
+            and Path(unquote(parts.path)).resolve().is_relative_to(TEMPLATES))
 
 
 def local_only_fetcher():

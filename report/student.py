@@ -58,13 +58,28 @@ def load_details(path: Path, explicit: bool) -> StudentDetails:
 SAFE_SCHEMES = ("http", "https", "mailto")  # the links a reader of a student's text can follow safely
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
                ".webp": "image/webp"}
-MAX_IMAGE_BYTES = 5_000_000
+# What each type's file starts with: a file is embedded as the type its bytes are, never as its name says (an SVG,
+# which can carry script, renamed .png is refused)
+SIGNATURES = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
+              "image/gif": (b"GIF87a", b"GIF89a"), "image/webp": (b"RIFF",)}
+MAX_IMAGE_BYTES = 5_000_000  # one image
+MAX_NOTE_IMAGE_BYTES = 10_000_000  # all the images of one note: the HTML carries every one of them
+MAX_NOTE_BYTES = 1_000_000  # a note's text: some pages of prose, far from what would stall the renderer
+
+
+def image_type(head: bytes, declared: str) -> bool:
+    """Whether a file's first bytes are those of the image type its name declares."""
+    ok = any(head.startswith(s) for s in SIGNATURES[declared])
+    return ok and (declared != "image/webp" or head[8:12] == b"WEBP")
 
 
 def safe_link(url: str) -> bool:
     """An absolute http(s) or mailto URL: nothing that runs script (javascript:), opens local files (file:, a
     relative path) or carries content of its own (data:)."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "https://[x": not a URL at all
+        return False
     return parts.scheme.lower() in SAFE_SCHEMES and (parts.scheme.lower() == "mailto" or bool(parts.netloc))
 
 
@@ -74,11 +89,12 @@ def safe_link(url: str) -> bool:
 MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
-def embedded_image(src: str, folder: Path, note: Path) -> str | None:
+def embedded_image(src: str, folder: Path, note: Path, budget: list[int]) -> str | None:
     """A data: URI of the image file `src` names inside `folder`, or None (with a warning naming the note) for a URL,
-    a path that leads out of the folder, or a file that is not a small PNG, JPEG, GIF or WebP image."""
+    a path that leads out of the folder, a file that is not a small PNG, JPEG, GIF or WebP image, or one past what is
+    left of the note's image bytes (`budget`, one number, spent here)."""
     why = None
-    if urlsplit(src).scheme or src.startswith("//"):
+    if ":" in src.split("/")[0] or src.startswith("//"):  # any scheme, or a network path
         why = "it names a URL, and the build fetches nothing a student's file names"
     else:
         path = (folder / src).resolve()
@@ -88,8 +104,14 @@ def embedded_image(src: str, folder: Path, note: Path) -> str | None:
             why = f"it is not an image file ({', '.join(IMAGE_TYPES)}) in the notes folder"
         elif path.stat().st_size > MAX_IMAGE_BYTES:
             why = f"it is larger than {MAX_IMAGE_BYTES // 1_000_000} MB"
+        elif path.stat().st_size > budget[0]:
+            why = f"the note's images would pass {MAX_NOTE_IMAGE_BYTES // 1_000_000} MB together"
         else:
-            return f"data:{IMAGE_TYPES[path.suffix.lower()]};base64," + base64.b64encode(path.read_bytes()).decode()
+            kind, content = IMAGE_TYPES[path.suffix.lower()], path.read_bytes()
+            if image_type(content[:16], kind):
+                budget[0] -= len(content)
+                return f"data:{kind};base64," + base64.b64encode(content).decode()
+            why = f"its content is not a {path.suffix.lower()} image"
     print(f"warning: {note}: image '{src}' left out: {why}", file=sys.stderr)
     return None
 
@@ -97,7 +119,7 @@ def embedded_image(src: str, folder: Path, note: Path) -> str | None:
 def note_html(text: str, folder: Path, note: Path) -> Markup:
     """A note's Markdown as HTML: links only to http(s) and mailto (others become their text), images only embedded
     from files inside `folder` (others become their alt text)."""
-    tokens = MARKDOWN.parse(text)
+    tokens, budget = MARKDOWN.parse(text), [MAX_NOTE_IMAGE_BYTES]
     for block in tokens:
         kept, unlinked = [], []  # unlinked: per open link, whether its tags are dropped (its text stays)
         for tok in block.children or []:
@@ -108,7 +130,7 @@ def note_html(text: str, folder: Path, note: Path) -> Markup:
             elif tok.type == "link_close" and unlinked.pop():
                 continue
             elif tok.type == "image":
-                data = embedded_image(str(tok.attrGet("src") or ""), folder, note)
+                data = embedded_image(str(tok.attrGet("src") or ""), folder, note, budget)
                 if data is None:
                     tok.type, tok.tag, tok.children = "text", "", None
                     tok.content = f"[image left out: {tok.content or 'no description'}]"
@@ -132,6 +154,8 @@ def load_notes(folder: Path, explicit: bool, ids: list[str]) -> dict[str, Markup
             print(f"warning: {path} is not used: no experiment '{path.stem}'; valid names: "
                   f"{', '.join(i + '.md' for i in ids)}", file=sys.stderr)
             continue
+        if path.stat().st_size > MAX_NOTE_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_NOTE_BYTES // 1_000_000} MB; a note is prose for the report")
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:

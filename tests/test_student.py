@@ -40,7 +40,8 @@ def test_only_http_https_and_mailto_are_safe_links():
     for url in ("https://example.org/x", "http://example.org", "mailto:ada@example.org"):
         assert safe_link(url), url
     for url in ("javascript:alert(1)", "JavaScript:alert(1)", "file:///etc/passwd", "../secret.txt", "notes/x.md",
-                "data:text/html,<script>x</script>", "vbscript:x", "//example.org/x", "http:/no-host", ""):
+                "data:text/html,<script>x</script>", "vbscript:x", "//example.org/x", "http:/no-host", "",
+                "https://[x"):  # the last is no URL at all: refused, not an exception
         assert not safe_link(url), url
 
 
@@ -49,7 +50,8 @@ def test_the_pdf_renderer_may_read_only_data_and_the_templates():
     assert fetch_allowed("data:image/png;base64,AAAA")
     assert fetch_allowed((TEMPLATES / "report.css").as_uri())
     for url in ("http://127.0.0.1:1/x.png", "https://example.org/x.css", "file:///etc/passwd",
-                (TEMPLATES / ".." / "README.md").as_uri(), "ftp://example.org/x"):
+                (TEMPLATES / ".." / "README.md").as_uri(), "ftp://example.org/x", "http://[x",
+                "file://fileserver" + str(TEMPLATES / "report.css")):  # a host's share, though its path is ours
         assert not fetch_allowed(url), url
 
 
@@ -92,3 +94,44 @@ def test_a_hostile_report_toml_and_note_fetch_nothing_and_link_only_safely(tmp_p
     links = [a.get_object().get("/A", {}).get("/URI") for page in PdfReader(tmp_path / "report.pdf").pages
              for a in page.get("/Annots") or []]
     assert sorted(u for u in links if u) == sorted(safe)
+
+
+def test_the_pdf_renderer_itself_refuses_what_the_html_names(tmp_path, server):
+    """Raw HTML straight to write_pdf: only the fetcher stands between it and the server."""
+    url, hits = server
+    write_pdf(f'<html><head><link rel="stylesheet" href="{url}/x.css"></head><body><img src="{url}/a.png">'
+              f'<p style="background: url({url}/b.png)">x</p></body></html>', tmp_path / "r.pdf")
+    assert (tmp_path / "r.pdf").stat().st_size > 0 and hits == []
+
+
+def test_only_real_images_inside_the_folder_within_the_notes_budget_are_embedded(tmp_path, capsys, monkeypatch):
+    from report import student
+    notes, outside = tmp_path / "notes", tmp_path / "outside"
+    notes.mkdir(), outside.mkdir()
+    (outside / "secret.png").write_bytes(PNG)
+    (notes / "link.png").symlink_to(outside / "secret.png")  # inside by name, outside in fact
+    (notes / "script.png").write_text('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>')
+    for name in ("a.png", "b.png", "c.png"):
+        (notes / name).write_bytes(PNG)
+    monkeypatch.setattr(student, "MAX_NOTE_IMAGE_BYTES", 2 * len(PNG))  # room for two of the three
+    (notes / "simulate.md").write_text("![l](link.png) ![s](script.png) ![a](a.png) ![b](b.png) ![c](c.png)")
+    html = load_notes(notes, explicit=True, ids=["simulate"])["simulate"]
+    warnings = capsys.readouterr().err
+    assert html.count("data:image/png;base64,") == 2 and "<svg" not in html and "alert" not in html
+    assert "[image left out: l]" in html and "leads out of the notes folder" in warnings
+    assert "[image left out: s]" in html and "content is not a .png image" in warnings
+    assert "[image left out: c]" in html and "would pass" in warnings
+
+
+def test_a_note_too_large_to_be_prose_is_one_line(tmp_path):
+    from report.student import MAX_NOTE_BYTES
+    from hw1core.errors import ConfigError
+    (tmp_path / "simulate.md").write_text("x" * (MAX_NOTE_BYTES + 1))
+    with pytest.raises(ConfigError, match="simulate.md: larger than 1 MB"):
+        load_notes(tmp_path, explicit=True, ids=["simulate"])
+
+
+def test_a_repository_that_is_no_url_renders_as_text(tmp_path):
+    (tmp_path / "report.toml").write_text('repository = "https://[x"\n', encoding="utf-8")
+    student = load_details(tmp_path / "report.toml", explicit=True)
+    assert student.repository_link == "" and student.repository == "https://[x"
