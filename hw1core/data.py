@@ -69,11 +69,11 @@ def candidate_roots(explicit: str | None) -> list[Path]:
             Path.cwd().parent / "shared" / "datasets"]
 
 
-DOWNLOAD = "HW1_DOWNLOAD"  # "0": a data set found nowhere is an error at once, never a download (the tests; --no-download)
+DOWNLOAD = "HW1_DOWNLOAD"  # off: a data set found nowhere is an error at once, never a download (the tests; --no-download)
 
 
 def downloads_allowed() -> bool:
-    return os.environ.get(DOWNLOAD, "1") != "0"
+    return os.environ.get(DOWNLOAD, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def find_root(name: str, explicit: str | None = None) -> Path:
@@ -284,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", nargs="?", default=None, help="where to look and download (default: the usual "
                         "places, downloading into ./data)")
     args = parser.parse_args(argv)
-    os.environ[DOWNLOAD] = "1"
+    if not downloads_allowed():
+        print(f"error: downloads are off ({DOWNLOAD}={os.environ[DOWNLOAD]}), and this command is the download step",
+              file=sys.stderr)
+        return 2
     try:
         for name in ("MNIST", "CIFAR-10"):
             print(f"{name}: {find_root(name, args.folder)}")

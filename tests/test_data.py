@@ -56,6 +56,18 @@ def test_missing_data_fails_at_once_naming_data_dir_without_downloading(tmp_path
     assert time.time() - start < 5
 
 
+@pytest.mark.parametrize("value, allowed", [("0", False), ("false", False), (" Off ", False), ("no", False),
+                                            ("1", True), ("yes", True)])
+def test_downloads_are_off_for_any_spelling_of_no(monkeypatch, value, allowed):
+    monkeypatch.setenv("HW1_DOWNLOAD", value)
+    assert data.downloads_allowed() is allowed
+
+
+def test_the_download_step_refuses_to_run_where_downloads_are_off(monkeypatch, capsys):
+    monkeypatch.setattr(data, "download", lambda name, root: pytest.fail("downloads are off"))
+    assert data.main([]) == 2 and "downloads are off" in capsys.readouterr().err
+
+
 def test_missing_data_is_downloaded_where_downloads_are_on(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setenv("HW1_DOWNLOAD", "1")

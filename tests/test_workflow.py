@@ -52,9 +52,28 @@ def test_the_workflow_pins_its_actions_takes_least_permissions_and_never_runs_pr
     uses = re.findall(r"uses:\s*(\S+)", text)
     assert len(uses) >= 4
     for action in uses:  # a full commit, not a tag that its owner can move
-        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), action
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+(/[\w.-]+)*@[0-9a-f]{40}", action), action
     assert re.search(r"^permissions:\n  contents: read\n", text, re.M)  # the whole token: read the repository only
     assert "write" not in text.split("permissions:")[1].split("\n\n")[0]
     code = "\n".join(line.split("#")[0] for line in text.splitlines())  # without the comments
     assert not re.search(r"^\s*pull_request_target\s*:", code, re.M) and "secrets." not in code
     assert "persist-credentials: false" in text
+
+
+def step_names(text: str) -> list[str]:
+    return re.findall(r"^\s*- (?:name: (.+)|uses: (\S+))", text, re.M)
+
+
+def test_the_data_is_fetched_and_saved_before_the_tests_and_a_manual_run_is_never_cancelled():
+    text = WORKFLOW.read_text()
+    steps = [name or uses.split("@")[0] for name, uses in step_names(text)]
+    order = [steps.index(s) for s in ("Restore the data sets", "Fetch the data sets", "Save the data sets", "Tests",
+                                      "Build the report")]
+    assert order == sorted(order), steps
+    save = text[text.index("- name: Save the data sets"):text.index("- name: Tests")]
+    assert "actions/cache/save@" in save and "cache-hit != 'true'" in save
+    assert "cancel-in-progress: ${{ github.event_name != 'workflow_dispatch' }}" in text
+    group = re.search(r"group: (.+)", text).group(1)
+    assert "github.event_name" in group and "inputs.profile" in group  # a full build by hand has a group of its own
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert [i for i, l in enumerate(ci) if l.startswith("python -m hw1core.data")][0] < ci.index("python -m pytest -q")
