@@ -135,3 +135,11 @@ def test_a_repository_that_is_no_url_renders_as_text(tmp_path):
     (tmp_path / "report.toml").write_text('repository = "https://[x"\n', encoding="utf-8")
     student = load_details(tmp_path / "report.toml", explicit=True)
     assert student.repository_link == "" and student.repository == "https://[x"
+
+
+def test_autolinks_and_reference_links_pass_the_same_check(tmp_path):
+    (tmp_path / "simulate.md").write_text("<javascript:alert(1)> <https://example.org/auto> [ref][r] [ok][s]\n\n"
+                                          "[s]: https://example.org/ref\n\n[r]: file:///etc/passwd\n")
+    html = str(load_notes(tmp_path, explicit=True, ids=["simulate"])["simulate"])
+    hrefs = sorted(h.split('"')[0] for h in html.split('href="')[1:])
+    assert hrefs == ["https://example.org/auto", "https://example.org/ref"] and "file:" not in hrefs[0]
