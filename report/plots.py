@@ -79,6 +79,11 @@ def figure_legend(fig: Figure, ax, ncols: int = 4) -> None:
     fig.legend(handles, labels, fontsize=8, ncols=ncols, loc="outside lower center", frameon=False)
 
 
+def legend_right(ax) -> None:
+    """The legend beside the axes, for stacked panels whose space below is the next panel's."""
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+
+
 def legend_below(ax, handles=None, labels=None, ncols: int = 3) -> None:
     """The legend under the axes, where it can cover no data (constrained layout makes room for it)."""
     if handles is None:

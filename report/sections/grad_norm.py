@@ -75,12 +75,12 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
     axes[0].plot(plots.epochs_axis(len(res.full_grad_norm)), res.full_grad_norm, color=plots.COLORS[2],
                  linewidth=1.3, label="full batch (end of epoch)")
     axes[0].set(yscale="log", ylabel="‖∇L‖₂ (log)", title="Gradient norm and loss")
-    axes[0].legend(fontsize=7)
+    plots.legend_right(axes[0])
     axes[1].plot(step_epochs, res.step_loss, color=plots.COLORS[1], linewidth=0.4, alpha=0.35, label="per step")
     axes[1].plot(plots.epochs_axis(len(res.epoch_loss)), res.epoch_loss, color=plots.COLORS[1], linewidth=1.3,
                  label="epoch mean")
     axes[1].set(yscale="log", ylabel="MSE (log)", xlabel="epoch")
-    axes[1].legend(fontsize=7)
+    plots.legend_right(axes[1])
     return [FigureSpec("norm-loss", f"Gradient norm (top) and loss (bottom) at every one of "
                                     f"{len(res.grad_norm):,} steps (faint) and per epoch (solid), with the full-batch "
                                     f"gradient norm after each epoch (green); x axis in epochs "

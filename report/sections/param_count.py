@@ -66,7 +66,7 @@ def versus_params(res: Result, metric: str, label: str, log: bool) -> FigureSpec
     ax.plot(t["params"], t[f"test_{metric}"], "s--", color=plots.COLORS[1], label="test")
     ax.set(xscale="log", yscale="log" if log and not t.empty else "linear", xlabel="parameters (log)", ylabel=label,
            title=f"{label.capitalize()} vs number of parameters")
-    ax.legend(fontsize=8)
+    plots.legend_below(ax, ncols=2)
     return FigureSpec(metric, f"Final training and test {label} of the {len(t)} models against their parameter "
                               "count.", fig)
 
