@@ -73,9 +73,11 @@ def value_ticks(axis, values) -> None:
     axis.set_minor_locator(NullLocator())
 
 
-def figure_legend(fig: Figure, ax, ncols: int = 4) -> None:
-    """One legend for panels that share their lines (taken from `ax`), under the figure, covering no data."""
-    handles, labels = ax.get_legend_handles_labels()
+def figure_legend(fig: Figure, *axes, ncols: int = 4) -> None:
+    """One legend for panels that share their lines (taken from `axes`, one panel of each kind), under the figure,
+    covering no data."""
+    pairs = [ax.get_legend_handles_labels() for ax in axes]
+    handles, labels = [h for hs, _ in pairs for h in hs], [lab for _, ls in pairs for lab in ls]
     fig.legend(handles, labels, fontsize=8, ncols=ncols, loc="outside lower center", frameon=False)
 
 

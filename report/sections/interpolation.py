@@ -358,9 +358,9 @@ def scaled_curvature(labels: tuple[str, str], rise: np.ndarray, step: np.ndarray
                 "the two are indistinguishable at this scale (paired t-test, p = {qp:sig})"))
     if raw.relation != "≈" and claim.relation != raw.relation:
         verdict += ", so the raw rises compare the two ends' scales more than their basins"
-    text = (" The ends' weights differ in scale: weight norm {w0} ({l1}) against {w1} ({l2}). One grid step is " + q0 +
-            " % of the first end's norm and " + q1 + " % of the second's; divided by the square of that share, the "
-            "rises are {n0} ({l1}) and {n1} ({l2}): " + verdict + ".")
+    text = (" The ends' weights differ in scale: weight norm {w0} at the {l1} end against {w1} at the {l2} end. One grid "
+            "step is " + q0 + " % of the first end's norm and " + q1 + " % of the second's; divided by the square of "
+            "that share, the rises are {n0} at the {l1} end and {n1} at the {l2} end: " + verdict + ".")
     values = v0 | v1 | {"w0": fmt_estimate(over_seeds(norm[:, 0])), "w1": fmt_estimate(over_seeds(norm[:, 1])),
                         "n0": fmt_estimate(e0), "n1": fmt_estimate(e1), "qp": claim.uncertainty["p"]}
     return text, values, [claim]

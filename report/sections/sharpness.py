@@ -38,16 +38,14 @@ def setup(cfg: Config) -> list[tuple[str, str]]:
                    "to match their training at equal epochs; its setup gives the architecture, the batch sizes, the "
                    "rates, the epochs and the seeds; no model is trained here"),
         ("Failed runs", FAILED_RULE + "; a model that diverged has no sharpness"),
-        ("Trends", "Spearman's rank correlation over every model that trained, each seed a point of its own; "
-                   + COMPARISON_RULE),
         ("Metric", "φ = 100·(max over the box |δᵢ| ≤ ε(|θᵢ|+1) of L(θ+δ) − L(θ)) / (1 + L(θ)), "
                    f"ε = {', '.join(f'{e:g}' for e in cfg.eps)}; L = cross-entropy on {cfg.n_sharp:,} training images, "
                    "evaluation mode"),
         ("Solver", f"projected sign-gradient ascent, {cfg.ascent_steps} steps of a quarter of the box half-width, "
                    "clamped to the box, best loss kept (Keskar et al. used L-BFGS-B and released no code); all models "
                    "of both sweeps at once as one stacked model"),
-        ("Trends", "Spearman rank correlations over every model that trained (each seed a point), not over the means; "
-                   f"one over fewer than {MIN_MODELS} batch sizes is not reported"),
+        ("Trends", "Spearman's rank correlation over every model that trained, each seed a point of its own, not over "
+                   f"the means; one over fewer than {MIN_MODELS} batch sizes is not reported; " + COMPARISON_RULE),
     ]
 
 
@@ -103,10 +101,9 @@ def figures(cfg: Config, res: Result) -> list[FigureSpec]:
         for ax in (top, bottom):
             batch_axis(ax, s)
             plots.mark_failed(ax, failed_points(s, "batch", ok="ok"), partly_failed_points(s, "batch", ok="ok"))
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7)
         top.set(title=f"ε-sharpness, {SWEEP_LABELS[sweep]}", ylabel="ε-sharpness φ" if j == 0 else "")
         bottom.set(title=f"Sensitivity, {SWEEP_LABELS[sweep]}", ylabel="Jacobian sensitivity" if j == 0 else "")
+    plots.figure_legend(fig, axes[0], axes[len(BATCH_SWEEPS)], ncols=3)  # both sweeps draw the same lines
     return [FigureSpec("sharpness", "ε-sharpness (top) and Jacobian sensitivity (bottom) against the batch size, at "
                                     "one learning rate (left) and with the rate scaled with the batch (right): mean "
                                     "over the seeds that trained, error bars min–max. A red dotted line marks a batch "
