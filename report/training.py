@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from .claims import Claim, paired
+
 CIFAR_TEST = 10_000  # images in CIFAR-10's test split
 MNIST_TEST = 10_000  # ... and in MNIST's
 
@@ -72,6 +74,21 @@ def training_spread(rows: pd.DataFrame, column: str) -> float:
     called matched where this is no larger than at one learning rate."""
     means = rows.groupby(column)["train_loss"].mean()
     return float(means.max() / means.min())
+
+
+def seed_spreads(rows: pd.DataFrame, column: str) -> pd.Series:
+    """training_spread within each seed: one value per seed with at least two trained points."""
+    by_seed = rows.groupby("seed")
+    return by_seed["train_loss"].max()[by_seed[column].nunique() > 1] / by_seed["train_loss"].min()
+
+
+def spread_claim(fixed: pd.DataFrame, scaled: pd.DataFrame, column: str) -> Claim:
+    """Whether the scaled sweep trained its points more equally than the fixed one: each seed's spread in the two
+    sweeps, paired by seed (a seed starts both sweeps from one initialisation)."""
+    a, b = seed_spreads(fixed, column), seed_spreads(scaled, column)
+    both = a.index.intersection(b.index)
+    return paired("training spread (largest over smallest final training loss)", ("fixed lr", "scaled lr"),
+                  a[both], b[both])
 
 
 SETTLE_BAND = 0.1  # a loss has settled once it stays within this fraction of its final value ...

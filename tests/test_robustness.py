@@ -176,17 +176,28 @@ def test_a_sweep_where_no_run_trained_still_draws():
         assert "failed to train" in [t.get_text() for t in spec.figure.axes[0].texts]
 
 
-def test_matched_training_is_claimed_only_where_the_scaled_sweep_trained_more_evenly():
+def test_matched_training_is_claimed_only_where_the_scaled_sweep_trained_clearly_more_evenly():
     from fakes import sensitivity_result
-    cfg, res = sensitivity_result([0.4, 0.3, 0.2, 0.1], [0.5, 0.4, 0.3, 0.2], seeds=1)  # the gap rises along both
-    batch, scaled = res.runs["sweep"] == "batch", res.runs["sweep"] == "scaled"
-    res.runs.loc[batch, "train_loss"] = [0.5, 0.6, 0.8, 1.0]  # large batches under-fit: 2× the loss
-    res.runs.loc[scaled, "train_loss"] = [0.5, 0.55, 0.6, 0.65]
+    cfg, res = sensitivity_result([0.4, 0.3, 0.2, 0.1], [0.5, 0.4, 0.3, 0.2], seeds=3)  # the gap rises along both
+    runs = res.runs
+    batch, scaled = runs["sweep"] == "batch", runs["sweep"] == "scaled"
+    noise = 1 + 0.02 * runs["seed"] * (runs["batch"] == 1024)  # each seed's spread a little different
+
+    def set_losses(mask, by_batch):
+        runs.loc[mask, "train_loss"] = runs.loc[mask, "batch"].map(dict(zip((16, 64, 256, 1024), by_batch))) * noise
+
     text = lambda: next(render_finding(f) for f in sensitivity.findings(cfg, res) if f.name == "matched-training")
-    assert "differ by up to 2.00× at one learning rate and by up to 1.30× with the rate scaled" in text()
+    set_losses(batch, [0.5, 0.6, 0.8, 1.0])  # large batches under-fit: 2× the loss
+    set_losses(scaled, [0.5, 0.55, 0.6, 0.65])
+    assert "differ by up to 2.04× at one learning rate and by up to 1.33× with the rate scaled" in text()
     assert "where training is better matched" in text()
-    res.runs.loc[scaled, "train_loss"] = [0.5, 0.8, 1.0, 1.2]  # scaling made it worse
-    assert "did not match the training either" in text() and "Keskar" not in text()
+    set_losses(scaled, [0.5, 0.6, 0.8, 1.0])  # scaling changed nothing: the spreads differ by the seeds' noise only
+    runs.loc[scaled, "train_loss"] *= 1 + 0.03 * (runs["seed"] == 1) * (runs["batch"] == 1024)
+    assert "did not match the training measurably better" in text() and "Keskar" not in text()
+    one_seed = sensitivity_result([0.4, 0.3, 0.2, 0.1], [0.5, 0.4, 0.3, 0.2], seeds=1)
+    one_seed[1].runs.loc[one_seed[1].runs["sweep"] == "batch", "train_loss"] = [0.5, 0.6, 0.8, 1.0]
+    one = next(render_finding(f) for f in sensitivity.findings(*one_seed) if f.name == "matched-training")
+    assert "better matched" not in one  # one seed: no spread to tell two spreads apart by
 
 
 def test_a_run_that_blew_up_is_not_said_to_be_at_chance():

@@ -123,5 +123,6 @@ def test_the_scaled_sweep_is_called_matched_only_when_its_training_losses_are_no
                                 overrides={("scaled", 1024): {"train_loss": 1.5, "test_loss": 1.9}})
     compared = by_name(cfg, res)["sharpness-vs-gap.compared"]
     assert "Where training is matched" not in compared
-    assert "yet its training losses span 0.5 to 1.5, wider, so its training is not matched." in compared
+    assert "yet its training losses span 0.5 to 1.5, more unequal (paired over the seeds, p = " in compared
+    assert "so its training is not matched." in compared
     assert "the two sweeps agree" in compared

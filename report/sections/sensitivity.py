@@ -12,8 +12,8 @@ from .. import plots
 from ..format import seeds_named, sweep_schedule_text
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
 from ..claims import COMPARISON_RULE, Trend, correlation, trend, trend_words
-from ..training import (FAILED_RULE, failed_points, how_it_failed, partly_failed_points, run_state, trained,
-                        training_spread)
+from ..training import (FAILED_RULE, failed_points, how_it_failed, partly_failed_points, run_state, spread_claim,
+                        trained, training_spread)
 
 TITLE = "Flatness vs generalisation, part 2: sensitivity"
 PART = "HW1-3 Generalisation"
@@ -197,15 +197,17 @@ def matched_training(res: Result) -> list[Finding]:
             return []
     spread = {sweep: training_spread(r, "batch") for sweep, r in rows.items()}
     gap = {sweep: sweep_trend(r, "batch", "gap") for sweep, r in rows.items()}
+    matched = spread_claim(rows["batch"], rows["scaled"], "batch")
     if max(spread.values()) < EQUAL_TRAINING:
         where = "with both sweeps training the batch sizes about equally"
-    elif spread["scaled"] < spread["batch"]:
+    elif matched.relation == ">":  # the fixed sweep's spread clearly above the scaled one's, seed by seed
         where = "where training is better matched"
     else:
         where = ""
     scaled = gap["scaled"].relation
     if not where:
-        verdict = "the scaled rate did not match the training either, so neither sweep separates the batch size from it"
+        verdict = ("the scaled rate did not match the training measurably better (each seed's spread paired over the "
+                   "seeds, p = {pm:sig}), so neither sweep separates the batch size from it")
     elif scaled == "rising":
         verdict = where + ", large batches generalise worse, as Keskar et al. (2017) report"
     elif scaled == "falling":
@@ -218,6 +220,6 @@ def matched_training(res: Result) -> list[Finding]:
                     "{gb:sig}, p = {pb:sig}) and {ws} with the rate scaled ({gs:sig}, p = {ps:sig}): " + verdict + ".",
                     {"sb": spread["batch"], "ss": spread["scaled"], "wb": trend_words(gap["batch"]),
                      "gb": gap["batch"].rho, "pb": gap["batch"].p, "ws": trend_words(gap["scaled"]),
-                     "gs": gap["scaled"].rho, "ps": gap["scaled"].p},
+                     "gs": gap["scaled"].rho, "ps": gap["scaled"].p, "pm": matched.uncertainty["p"]},
                     [correlation(f"rank correlation over the {sweep} sweep", "batch size", MEASURES["gap"], t)
-                     for sweep, t in gap.items()])]
+                     for sweep, t in gap.items()] + [matched])]

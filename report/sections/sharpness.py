@@ -12,7 +12,7 @@ from hw1core.experiments.sharpness import BATCH_SWEEPS, Config, Result
 from .. import plots
 from ..outputs import FigureSpec, Finding, Question, TableSpec, name_part
 from ..claims import COMPARISON_RULE, Trend, correlation, trend, trend_words
-from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, trained, training_spread
+from ..training import FAILED_RULE, failed_points, partly_failed_points, run_state, spread_claim, trained
 
 TITLE = "Bonus: a flatness measure (ε-sharpness)"
 PART = "HW1-3 Generalisation"
@@ -201,16 +201,18 @@ def left_out(s: pd.DataFrame, sweep: str) -> list[Finding]:
 
 def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: Trend, r_scaled: Trend) -> Finding:
     """Whether sharpness tracks the gap where training is matched (scaled lr), against the fixed-lr sweep, whose
-    larger batches take fewer steps at equal epochs. The scaled sweep is only called matched when its training is no
-    more unequal than the fixed-lr sweep's (training.training_spread): the rule is meant to match training, not
-    proven to."""
+    larger batches take fewer steps at equal epochs. The scaled sweep is called matched unless its training is clearly
+    more unequal than the fixed-lr sweep's (training.spread_claim): the rule is meant to match training, not proven
+    to."""
     fixed, scaled = sweep_models(t, "batch"), sweep_models(t, "scaled")
     b0, b1 = int(fixed["batch"].min()), int(fixed["batch"].max())
     fl, sl = trained_models(fixed)["train_loss"], trained_models(scaled)["train_loss"]
-    matched = training_spread(trained_models(scaled), "batch") <= training_spread(trained_models(fixed), "batch")
-    where = ("its training losses span {slo:sig} to {shi:sig}, no wider. Where training is matched, "
-             if matched else "yet its training losses span {slo:sig} to {shi:sig}, wider, so its training is not "
-             "matched. In the scaled sweep, ")
+    spread = spread_claim(trained_models(fixed), trained_models(scaled), "batch")
+    matched = spread.relation != "<"  # the scaled sweep's spread not clearly wider, seed by seed
+    where = ("its training losses span {slo:sig} to {shi:sig}, not measurably more unequal (each seed's spread paired "
+             "over the seeds, p = {pm:sig}). Where training is matched, " if matched else
+             "yet its training losses span {slo:sig} to {shi:sig}, more unequal (paired over the seeds, p = {pm:sig}), "
+             "so its training is not matched. In the scaled sweep, ")
     relations = {r_fixed.relation, r_scaled.relation}
     verdict = ("neither sweep shows a relation its p-value can carry" if relations == {"no trend"} else
                "the two sweeps agree, so scaling the rate with the batch does not change the relation"
@@ -228,9 +230,10 @@ def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: Trend, r_scaled: Tren
                    {"b0": b0, "b1": b1, "steps": b1 / b0, "flo": float(fl.min()), "fhi": float(fl.max()),
                     "slo": float(sl.min()), "shi": float(sl.max()), "e": f"{cfg.eps[0]:g}",
                     "ws": gap_relation(r_scaled), "rs": r_scaled.rho, "ps": r_scaled.p, "wf": gap_relation(r_fixed),
-                    "rf": r_fixed.rho, "pf": r_fixed.p},
+                    "rf": r_fixed.rho, "pf": r_fixed.p, "pm": spread.uncertainty["p"]},
                    [correlation(f"rank correlation over the {sweep} sweep", f"ε-sharpness (ε = {cfg.eps[0]:g})",
-                                "generalisation gap", r) for sweep, r in (("batch", r_fixed), ("scaled", r_scaled))])
+                                "generalisation gap", r) for sweep, r in (("batch", r_fixed), ("scaled", r_scaled))]
+                   + [spread])
 
 
 def findings(cfg: Config, res: Result) -> list[Finding]:
