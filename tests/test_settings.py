@@ -133,6 +133,17 @@ def test_a_product_of_settings_past_what_can_be_held_is_refused_by_the_last_fiel
                                                                n_alpha=fits + 1))
 
 
+@pytest.mark.parametrize("exp_id, changes, field", [
+    ("minimal-ratio", dict(runs=10_000, n_train=10_000), "n_train"),  # 10,000 runs training at once on 10,000 points
+    ("simulate", dict(seeds=1000, n_grid=1_000_000), "n_grid"),  # every seed predicting a million grid points
+])
+def test_settings_whose_activations_would_not_fit_are_refused(exp_id, changes, field):
+    module = REGISTRY[exp_id]
+    with pytest.raises(ConfigError, match=rf"{exp_id}\.{field}=\d+: .*activations"):
+        settings.validate(exp_id, dataclasses.replace(module.Config(), **changes))
+    settings.validate(exp_id, module.Config())
+
+
 def test_a_long_whole_number_is_read_exactly_not_through_a_float():
     assert settings.coerce("9007199254740993", int, "k") == 9007199254740993  # 2⁵³ + 1: a float rounds it
     assert settings.coerce("1e4", int, "k") == 10_000

@@ -8,8 +8,8 @@ import pandas as pd
 
 from .. import analysis, data, engine
 from ..context import Part, RunContext
-from ..rules import (FUNCTION, MAX_EPOCHS, MAX_GRID, MAX_MODELS, MAX_RATE, architectures, count, fraction, one_of,
-                     positive, positive_to)
+from ..rules import (FUNCTION, MAX_EPOCHS, MAX_GRID, MAX_MODELS, MAX_RATE, architectures, both, count, fraction,
+                     holds, one_of, positive, positive_to, weights_of)
 from ..settings import setting, settings
 
 ID = "minimal-ratio"
@@ -20,7 +20,8 @@ class Config:
     model: str = setting("MLP-minratio", one_of(architectures(FUNCTION)))
     function: str = setting("f1", one_of(data.FUNCTIONS))
     runs: int = setting(100, count(10 * MAX_MODELS))
-    n_train: int = setting(300, count(MAX_GRID))
+    n_train: int = setting(300, both(count(MAX_GRID), holds(  # the runs train at once; parameters bound activations
+        lambda c: c.runs * c.n_train * weights_of(c.model), "the runs' activations on every point")))
     epochs: int = setting(3000, count(MAX_EPOCHS), quick=500)  # phase 1: full-batch Adam steps on the MSE
     lr: float = setting(1e-2, positive_to(MAX_RATE))
     gn_steps: int = setting(3000, count(MAX_EPOCHS), quick=600)  # at most this many steps minimising the squared gradient norm

@@ -11,7 +11,7 @@ import torch
 from .. import data, engine, models
 from ..context import Part, RunContext
 from ..results import Dims
-from ..rules import FUNCTION, MAX_IMAGES, MAX_MODELS, all_of, architectures, both, count, holds, one_of
+from ..rules import FUNCTION, MAX_IMAGES, MAX_MODELS, all_of, architectures, both, count, holds, one_of, weights_of
 from ..settings import setting, settings
 
 ID = "simulate"
@@ -29,7 +29,9 @@ class Config:
     # "default": nn.Linear's biases, which spread the kinks over the inputs; "zero": every kink starts at x = 0
     biases: str = setting("default", one_of(BIAS_STARTS))
     n_train: int = setting(300, count(MAX_IMAGES))
-    n_grid: int = setting(1000, count(MAX_IMAGES))
+    # a model's parameters bound its activations per point: every seed's, on every point at once
+    n_grid: int = setting(1000, both(count(MAX_IMAGES), holds(
+        lambda c: c.seeds * max(c.n_train, c.n_grid) * max(map(weights_of, c.models)), "the seeds' activations")))
 
 
 @dataclass(frozen=True)
