@@ -120,8 +120,8 @@ def test_quick_values_rules_messages_and_display_tables_never_enter_a_key(tree):
 
 
 def test_a_settings_class_with_code_is_refused_since_its_code_would_be_in_no_key(tree):
-    edit(tree, "hw1core/experiments/simulate.py", "    n_grid: int = setting(1000, count(MAX_IMAGES))\n",
-         "    n_grid: int = setting(1000, count(MAX_IMAGES))\n\n    def members(self) -> int:\n        return self.seeds * 2\n")
+    edit(tree, "hw1core/experiments/simulate.py", "    n_train: int = setting(300, count(MAX_IMAGES))\n",
+         "    n_train: int = setting(300, count(MAX_IMAGES))\n\n    def members(self) -> int:\n        return self.seeds * 2\n")
     for cached in (code_fingerprint, dependencies, parsed):
         cached.cache_clear()
     with pytest.raises(ValueError, match=r"simulate\.Config: a @settings class declares fields only"):
