@@ -67,6 +67,14 @@ MAX_NOTE_IMAGE_BYTES = 10_000_000  # all the images of one note: the HTML carrie
 MAX_NOTE_BYTES = 1_000_000  # a note's text: some pages of prose, far from what would stall the renderer
 
 
+def read_or_empty(path: Path) -> bytes:
+    """A file's bytes, or none where it cannot be read (then it is no image, and is left out with a warning)."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
 def image_type(head: bytes, declared: str) -> bool:
     """Whether a file's first bytes are those of the image type its name declares."""
     ok = any(head.startswith(s) for s in SIGNATURES[declared])
@@ -107,7 +115,7 @@ def embedded_image(src: str, folder: Path, note: Path, budget: list[int]) -> str
         elif path.stat().st_size > budget[0]:
             why = f"the note's images would pass {MAX_NOTE_IMAGE_BYTES // 1_000_000} MB together"
         else:
-            kind, content = IMAGE_TYPES[path.suffix.lower()], path.read_bytes()
+            kind, content = IMAGE_TYPES[path.suffix.lower()], read_or_empty(path)
             if image_type(content[:16], kind):
                 budget[0] -= len(content)
                 return f"data:{kind};base64," + base64.b64encode(content).decode()
@@ -142,6 +150,22 @@ def note_html(text: str, folder: Path, note: Path) -> Markup:
     return Markup(MARKDOWN.renderer.render(tokens, MARKDOWN.options, {}))
 
 
+def note_text(path: Path, folder: Path) -> str:
+    """A note's text: a regular file inside the notes folder (a link leading out of it, a device or a pipe is
+    refused), read up to MAX_NOTE_BYTES."""
+    try:
+        real = path.resolve()
+        if not real.is_relative_to(folder.resolve()) or not real.is_file():
+            raise ConfigError(f"{path}: not a file inside {folder}; a note is a Markdown file of the notes folder")
+        with real.open("rb") as f:
+            raw = f.read(MAX_NOTE_BYTES + 1)
+        if len(raw) > MAX_NOTE_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_NOTE_BYTES // 1_000_000} MB; a note is prose for the report")
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
+
+
 def load_notes(folder: Path, explicit: bool, ids: list[str]) -> dict[str, Markup]:
     """notes/<experiment-id>.md rendered to HTML, by experiment id; a note for an unknown id gives a warning."""
     if not folder.is_dir():
@@ -154,12 +178,7 @@ def load_notes(folder: Path, explicit: bool, ids: list[str]) -> dict[str, Markup
             print(f"warning: {path} is not used: no experiment '{path.stem}'; valid names: "
                   f"{', '.join(i + '.md' for i in ids)}", file=sys.stderr)
             continue
-        if path.stat().st_size > MAX_NOTE_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_NOTE_BYTES // 1_000_000} MB; a note is prose for the report")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read it as UTF-8 text ({exc})") from None
+        text = note_text(path, folder)
         if text.strip():
             notes[path.stem] = note_html(text, folder, path)
     return notes

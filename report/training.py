@@ -79,7 +79,7 @@ def training_spread(rows: pd.DataFrame, column: str) -> float:
 def seed_spreads(rows: pd.DataFrame, column: str) -> pd.Series:
     """training_spread within each seed: one value per seed with at least two trained points."""
     by_seed = rows.groupby("seed")
-    return by_seed["train_loss"].max()[by_seed[column].nunique() > 1] / by_seed["train_loss"].min()
+    return (by_seed["train_loss"].max() / by_seed["train_loss"].min())[by_seed[column].nunique() > 1]
 
 
 def spread_claim(fixed: pd.DataFrame, scaled: pd.DataFrame, column: str) -> Claim:

@@ -156,3 +156,9 @@ def test_a_twenty_digit_epoch_count_is_one_line_before_anything_runs(tmp_path, c
     proc = cli("--set", "simulate.train.epochs=100000000000000000000", "--out", str(tmp_path / "out"))
     assert_one_line_error(proc, "simulate.train.epochs=100000000000000000000", "whole number from 1 to 1,000,000")
     assert proc.returncode == 2 and not (tmp_path / "out").exists()
+
+
+def test_an_interpolation_line_needs_three_points_to_have_a_step_beside_each_end():
+    from hw1core.experiments import interpolation
+    with pytest.raises(ConfigError, match=r"interpolation\.n_alpha=2: must be a whole number from 3"):
+        settings.validate("interpolation", dataclasses.replace(interpolation.Config(), n_alpha=2))

@@ -126,3 +126,12 @@ def test_the_scaled_sweep_is_called_matched_only_when_its_training_losses_are_no
     assert "yet its training losses span 0.5 to 1.5, more unequal (paired over the seeds, p = " in compared
     assert "so its training is not matched." in compared
     assert "the two sweeps agree" in compared
+
+
+def test_one_seed_cannot_tell_whether_the_scaled_sweep_trained_more_evenly():
+    cfg, res = sharpness_result({"batch": [1.0, 2.0, 3.0, 4.0], "scaled": [1.0, 2.0, 3.0, 4.0]},
+                                {"batch": [0.1, 0.2, 0.3, 0.4], "scaled": [0.1, 0.2, 0.3, 0.4]}, seeds=1,
+                                overrides={("scaled", 1024): {"train_loss": 1.5, "test_loss": 1.9}})
+    compared = by_name(cfg, res)["sharpness-vs-gap.compared"]
+    assert "one seed cannot tell whether that is more or less unequal" in compared
+    assert "Where training is matched" not in compared and "n/a" not in compared

@@ -143,3 +143,21 @@ def test_autolinks_and_reference_links_pass_the_same_check(tmp_path):
     html = str(load_notes(tmp_path, explicit=True, ids=["simulate"])["simulate"])
     hrefs = sorted(h.split('"')[0] for h in html.split('href="')[1:])
     assert hrefs == ["https://example.org/auto", "https://example.org/ref"] and "file:" not in hrefs[0]
+
+
+def test_a_note_that_is_no_file_of_the_folder_is_one_line(tmp_path):
+    from hw1core.errors import ConfigError
+    notes, outside = tmp_path / "notes", tmp_path / "secret.md"
+    notes.mkdir()
+    outside.write_text("private")
+    (notes / "simulate.md").symlink_to(outside)  # a link that leads out of the folder
+    with pytest.raises(ConfigError, match="not a file inside"):
+        load_notes(notes, explicit=True, ids=["simulate"])
+    (notes / "simulate.md").unlink()
+    (notes / "simulate.md").symlink_to(tmp_path / "missing.md")  # dangling: one line, not a traceback
+    with pytest.raises(ConfigError, match="not a file inside"):
+        load_notes(notes, explicit=True, ids=["simulate"])
+    (notes / "simulate.md").unlink()
+    (notes / "simulate.md").symlink_to("/dev/zero")  # would never end
+    with pytest.raises(ConfigError, match="not a file inside"):
+        load_notes(notes, explicit=True, ids=["simulate"])

@@ -33,7 +33,7 @@ class Config:
     n_eval_train: int = setting(10_000, count(MAX_IMAGES), quick=1000)  # training images behind the training metrics
     alpha_min: float = setting(-1.0, between(-MAX_ALPHA, MAX_ALPHA))
     alpha_max: float = setting(2.0, both(between(-MAX_ALPHA, MAX_ALPHA), greater_than("alpha_min")))
-    n_alpha: int = setting(31, both(count(MAX_GRID), holds(lambda c: c.n_alpha * weights_of(c.model),
+    n_alpha: int = setting(31, both(count(MAX_GRID, low=3), holds(lambda c: c.n_alpha * weights_of(c.model),
                                                                      "n_alpha weight sets of the model")), quick=16)
     seeds: int = setting(3, count(MAX_MODELS), quick=1)  # one pair of models, and its line, per seed 0 .. seeds − 1
 

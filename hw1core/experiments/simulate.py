@@ -24,14 +24,15 @@ class Config:
     functions: tuple[str, ...] = setting(("f1", "f2"), all_of(data.FUNCTIONS))
     train: engine.TrainConfig = setting(engine.TrainConfig(epochs=20_000, batch_size=64, lr=4e-4, weight_decay=1e-4),
                                         quick=dict(epochs=600))
-    seeds: int = setting(5, both(count(MAX_MODELS), holds(lambda c: c.seeds * c.train.epochs * 2,
-                                                          "the seeds' loss histories")), quick=3)
+    seeds: int = setting(5, both(count(MAX_MODELS), holds(
+        lambda c: 2 * len(c.functions) * len(c.models) * c.seeds * c.train.epochs, "the loss histories")), quick=3)
     # "default": nn.Linear's biases, which spread the kinks over the inputs; "zero": every kink starts at x = 0
     biases: str = setting("default", one_of(BIAS_STARTS))
     n_train: int = setting(300, count(MAX_IMAGES))
     # a model's parameters bound its activations per point: every seed's, on every point at once
     n_grid: int = setting(1000, both(count(MAX_IMAGES), holds(
-        lambda c: c.seeds * max(c.n_train, c.n_grid) * max(map(weights_of, c.models)), "the seeds' activations")))
+        lambda c: len(c.functions) * c.seeds * max(c.n_train, c.n_grid) * max(map(weights_of, c.models)),
+        "the seeds' activations")))  # each function's seeds train as one stack
 
 
 @dataclass(frozen=True)

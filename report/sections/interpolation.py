@@ -278,7 +278,7 @@ def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, los
     batch, where Keskar et al. (2017) expect the sharper minimum (None: no such expectation for this pair)."""
     l1, l2 = labels
     rise = np.array([[end_curvature(alpha, row, 0.0), end_curvature(alpha, row, 1.0)] for row in loss])
-    step, norm = relative_step(alpha, line)[keep], line.end_weight_norm[keep]
+    step, norm = relative_step(alpha, line)[keep], line.end_weight_norm[keep]  # n_alpha ≥ 3: a step exists
     compares = (rise > 0).all(axis=1)  # NaN compares as False: no comparison
     sharper = [np.sum(compares & (rise[:, i] > rise[:, 1 - i])) for i in (0, 1)]
     n, c, ties, u = len(rise), int(compares.sum()), int(compares.sum() - sum(sharper)), int((~compares).sum())
@@ -343,9 +343,10 @@ def relative_step(alpha: np.ndarray, line: Lines) -> np.ndarray:
 
 def scaled_curvature(labels: tuple[str, str], rise: np.ndarray, step: np.ndarray, norm: np.ndarray,
                      raw: Claim) -> tuple[str, dict, list]:
-    """The two ends' rises read at each end's own scale: a network whose layers feed batch norm computes the same
-    function with its weights scaled, and a basin's curvature falls with the square of that scale, so a raw rise
-    compares scales as much as basins. The rise over the squared relative step is what stays put under scaling."""
+    """The two ends' rises read at each end's own scale: the same step along the line is a smaller change to weights
+    that are larger, so a raw rise compares the ends' scales as well as their basins. The rise over the squared
+    relative step removes the whole-network scale; these networks have biases and no normalisation layers, so no
+    single scale makes the comparison exact, and a reversal is reported as a hypothesis, not a finding."""
     l1, l2 = labels
     scaled = rise / step ** 2
     e0, e1 = over_seeds(scaled[:, 0]), over_seeds(scaled[:, 1])
@@ -357,7 +358,8 @@ def scaled_curvature(labels: tuple[str, str], rise: np.ndarray, step: np.ndarray
                ("one seed gives no spread to judge the difference by" if len(rise) == 1 else
                 "the two are indistinguishable at this scale (paired t-test, p = {qp:sig})"))
     if raw.relation != "≈" and claim.relation != raw.relation:
-        verdict += ", so the raw rises compare the two ends' scales more than their basins"
+        verdict += (", so the raw difference may follow the ends' scales rather than their basins (a hypothesis: "
+                    "without normalisation layers no single scale makes the comparison exact)")
     text = (" The ends' weights differ in scale: weight norm {w0} at the {l1} end against {w1} at the {l2} end. One grid "
             "step is " + q0 + " % of the first end's norm and " + q1 + " % of the second's; divided by the square of "
             "that share, the rises are {n0} at the {l1} end and {n1} at the {l2} end: " + verdict + ".")

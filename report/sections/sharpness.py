@@ -208,11 +208,15 @@ def sweeps_compared(cfg: Config, t: pd.DataFrame, r_fixed: Trend, r_scaled: Tren
     b0, b1 = int(fixed["batch"].min()), int(fixed["batch"].max())
     fl, sl = trained_models(fixed)["train_loss"], trained_models(scaled)["train_loss"]
     spread = spread_claim(trained_models(fixed), trained_models(scaled), "batch")
-    matched = spread.relation != "<"  # the scaled sweep's spread not clearly wider, seed by seed
-    where = ("its training losses span {slo:sig} to {shi:sig}, not measurably more unequal (each seed's spread paired "
-             "over the seeds, p = {pm:sig}). Where training is matched, " if matched else
-             "yet its training losses span {slo:sig} to {shi:sig}, more unequal (paired over the seeds, p = {pm:sig}), "
-             "so its training is not matched. In the scaled sweep, ")
+    if float(spread.uncertainty["n"]) < 2:
+        where = ("its training losses span {slo:sig} to {shi:sig}; one seed cannot tell whether that is more or less "
+                 "unequal than at a fixed lr. In the scaled sweep, ")
+    elif spread.relation != "<":  # the scaled sweep's spread not clearly wider, seed by seed
+        where = ("its training losses span {slo:sig} to {shi:sig}, not measurably more unequal (each seed's spread "
+                 "paired over the seeds, p = {pm:sig}). Where training is matched, ")
+    else:
+        where = ("yet its training losses span {slo:sig} to {shi:sig}, more unequal (paired over the seeds, p = "
+                 "{pm:sig}), so its training is not matched. In the scaled sweep, ")
     relations = {r_fixed.relation, r_scaled.relation}
     verdict = ("neither sweep shows a relation its p-value can carry" if relations == {"no trend"} else
                "the two sweeps agree, so scaling the rate with the batch does not change the relation"
