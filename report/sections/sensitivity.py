@@ -205,7 +205,10 @@ def matched_training(res: Result) -> list[Finding]:
     else:
         where = ""
     scaled = gap["scaled"].relation
-    if not where:
+    if not where and float(matched.uncertainty["n"]) < 2:
+        verdict = ("one seed cannot tell whether the scaled rate matched the training better, so neither sweep "
+                   "separates the batch size from it at this scale")
+    elif not where:
         verdict = ("the scaled rate did not match the training measurably better (each seed's spread paired over the "
                    "seeds, p = {pm:sig}), so neither sweep separates the batch size from it")
     elif scaled == "rising":
