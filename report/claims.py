@@ -294,4 +294,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # its output piped into `head`: stop quietly, as any command-line tool does
+        sys.stderr.close()
+        sys.exit(1)
