@@ -222,7 +222,9 @@ def test_render_without_stored_results_names_them_in_one_line(tmp_path, cli):
     lines = [line for line in proc.stderr.splitlines() if line.startswith("not built")]
     assert len(lines) == 1 and "simulate" in lines[0] and "sharpness" in lines[0]
     assert "running" not in proc.stderr
-    assert (tmp_path / "out" / "report.html").read_text().count("Not built yet") == 11
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert html.count("Not built yet") == 11
+    assert "python build.py --quick --only simulate" in html  # the command that builds it, in this profile
 
 
 STUDENT = 'title = "HW1 <b>of</b> Ada"\nauthor = "Ada <script>x()</script> Lovelace"\nstudent_id = 4242\n' \
