@@ -57,20 +57,20 @@ def count(high: int, low: int = 1) -> Rule:
     return rule
 
 
-def each_count(high: int) -> Rule:
-    """A non-empty list of at most MAX_LIST distinct whole numbers from 1 to high."""
+def each_of(inner: Rule, what: str) -> Rule:
+    """A non-empty list of at most MAX_LIST distinct values, each passing `inner`; `what` names them (plural)."""
     def rule(v: Any, cfg: Any = None) -> str | None:
-        ok = v and len(v) <= MAX_LIST and all(count(high)(x, None) is None for x in v) and len(set(v)) == len(v)
-        return None if ok else f"a list of 1 to {MAX_LIST} distinct whole numbers from 1 to {high:,}"
+        ok = v and len(v) <= MAX_LIST and all(inner(x, None) is None for x in v) and len(set(v)) == len(v)
+        return None if ok else f"a list of 1 to {MAX_LIST} distinct {what}"
     return rule
+
+
+def each_count(high: int) -> Rule:
+    return each_of(count(high), f"whole numbers from 1 to {high:,}")
 
 
 def each_positive_to(high: float) -> Rule:
-    """A non-empty list of at most MAX_LIST distinct positive numbers up to high."""
-    def rule(v: Any, cfg: Any = None) -> str | None:
-        ok = v and len(v) <= MAX_LIST and all(positive_to(high)(x, None) is None for x in v) and len(set(v)) == len(v)
-        return None if ok else f"a list of 1 to {MAX_LIST} distinct positive numbers up to {high:g}"
-    return rule
+    return each_of(positive_to(high), f"positive numbers up to {high:g}")
 
 
 def between(low: float, high: float) -> Rule:

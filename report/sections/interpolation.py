@@ -271,12 +271,13 @@ def barrier_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, loss:
                    low, values | vlow, claims)
 
 
-def curvature_finding(name: str, labels: tuple[str, str], alpha: np.ndarray, loss: np.ndarray, line: Lines,
-                      keep: np.ndarray, seeds: list[int], some_failed: bool, large: int | None) -> Finding:
+def curvature_finding(name: str, labels: tuple[str, str], loss: np.ndarray, line: Lines, keep: np.ndarray,
+                      seeds: list[int], some_failed: bool, large: int | None) -> Finding:
     """Per seed (rows of `loss`) which end sits in the sharper basin along the line, counted over the seeds; a seed
     where an end is not at a minimum along the line gives no comparison. `large`: the end trained with the larger
     batch, where Keskar et al. (2017) expect the sharper minimum (None: no such expectation for this pair)."""
     l1, l2 = labels
+    alpha = line.alpha
     rise = np.array([[end_curvature(alpha, row, 0.0), end_curvature(alpha, row, 1.0)] for row in loss])
     step, norm = relative_step(alpha, line)[keep], line.end_weight_norm[keep]  # n_alpha ≥ 3: a step exists
     compares = (rise > 0).all(axis=1)  # NaN compares as False: no comparison
@@ -402,7 +403,7 @@ def findings(cfg: Config, res: Result) -> list[Finding]:
             continue
         seeds, train = [int(s) for s in np.flatnonzero(keep)], line.train_loss[keep]
         out.append(barrier_finding(name, labels[name], line.alpha, train, seeds, some_failed))
-        out.append(curvature_finding(name, labels[name], line.alpha, train, line, keep, seeds, some_failed,
+        out.append(curvature_finding(name, labels[name], train, line, keep, seeds, some_failed,
                                      large_batch_end(cfg, name)))
         out.append(gap_finding(name, labels[name], line, keep))
     return out
